@@ -1,0 +1,44 @@
+# Every target sets up (or refreshes) the virtualenv in .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run seed test lint typecheck unit clean
+
+help:
+	@echo "make run    start the API on http://localhost:8000"
+	@echo "make seed   insert the sample events"
+	@echo "make test   lint, type-check and run the whole test suite"
+
+# Reinstalls when the dependency list or the pins change.
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 needed")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $@
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/eventapi serve
+
+seed: install
+	$(BIN)/eventapi seed --insert-samples
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck unit
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,3 @@
+"""eventapi: an event-management REST API with cache-aside caching."""
+
+__version__ = "0.1.0"

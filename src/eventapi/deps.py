@@ -1,0 +1,31 @@
+"""Tiny dependency getters, exposed as Annotated aliases for the routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from eventapi.events.service import EventService
+from eventapi.settings import Settings
+from eventapi.storage.base import EventStore
+
+
+def get_service(request: Request) -> EventService:
+    service: EventService = request.app.state.service
+    return service
+
+
+def get_store(request: Request) -> EventStore:
+    store: EventStore = request.app.state.store
+    return store
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+ServiceDep = Annotated[EventService, Depends(get_service)]
+StoreDep = Annotated[EventStore, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,0 +1,143 @@
+"""Domain errors, and the one place that turns any error into RFC 9457 problem+json.
+
+Hierarchy (everything the service layer raises on purpose):
+
+    EventApiError
+      EventNotFound        404  the id is well-formed but no such event exists
+      StoreUnavailable     503  the database did not answer in time or refused
+      PayloadTooLarge      413  request body over the configured limit
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+log = logging.getLogger("eventapi")
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_BASE = "https://eventapi.dev/problems/"
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """The RFC 9457 body of every error response (media type application/problem+json)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class EventApiError(Exception):
+    status: int = 500
+    slug: str = "internal-error"
+    title: str = "Internal Server Error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class EventNotFound(EventApiError):
+    status, slug, title = 404, "event-not-found", "Event not found"
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(f"No event with id {event_id}")
+        self.event_id = event_id
+
+
+class StoreUnavailable(EventApiError):
+    status, slug, title = 503, "store-unavailable", "Database unavailable"
+
+    def __init__(self, detail: str = "The database did not answer; try again shortly") -> None:
+        super().__init__(detail)
+
+
+class PayloadTooLarge(EventApiError):
+    status, slug, title = 413, "payload-too-large", "Request body too large"
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    phrase = HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + (slug or phrase.lower().replace(" ", "-")),
+        "title": title or phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extra)
+    return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # Only location, message and type: pydantic's "input" and "ctx" can echo back
+    # arbitrary client data and internal objects.
+    return [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+
+
+async def _on_domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, EventApiError)
+    return problem_response(
+        exc.status, exc.detail, slug=exc.slug, title=exc.title, instance=request.url.path
+    )
+
+
+async def _on_validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(
+        422,
+        "The request is not valid; see 'errors' for each field",
+        slug="validation-error",
+        title="Validation failed",
+        instance=request.url.path,
+        errors=_field_errors(exc),
+    )
+
+
+async def _on_http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return problem_response(exc.status_code, detail, instance=request.url.path, headers=exc.headers)
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem_response(500, "An unexpected error occurred", instance=request.url.path)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(EventApiError, _on_domain_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)

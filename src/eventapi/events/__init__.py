@@ -1,0 +1,1 @@
+"""The events domain: HTTP routes, schemas and the service they call."""

@@ -1,0 +1,63 @@
+"""`eventapi seed`: insert the sample events, clear the store, or show the count.
+
+Talks to the store directly (the server need not run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TextIO
+
+from eventapi.events.samples import SAMPLE_EVENTS
+from eventapi.settings import Settings
+from eventapi.storage.base import EventStore
+from eventapi.storage.factory import open_store
+
+MENU = """
+Event database seeder ({where})
+  1. Insert the sample events
+  2. Delete all events
+  3. Show the number of events
+  4. Quit
+"""
+
+
+async def insert_samples(store: EventStore) -> str:
+    added = await store.insert_missing(SAMPLE_EVENTS)
+    skipped = len(SAMPLE_EVENTS) - added
+    return f"Inserted {added} sample events ({skipped} already present)."
+
+
+async def clear(store: EventStore) -> str:
+    return f"Deleted {await store.delete_all()} events."
+
+
+async def show_count(store: EventStore) -> str:
+    return f"The database holds {await store.count()} events."
+
+
+Action = Callable[[EventStore], Coroutine[Any, Any, str]]
+ACTIONS: dict[str, Action] = {"1": insert_samples, "2": clear, "3": show_count}
+
+
+async def run(settings: Settings, choices: list[str] | None, out: TextIO = sys.stdout) -> int:
+    """Run the given actions in order, or the interactive menu when there are none."""
+    async with open_store(settings) as store:
+        if choices:
+            for choice in choices:
+                print(await ACTIONS[choice](store), file=out)
+            return 0
+        where = settings.database_url
+        while True:
+            print(MENU.format(where=where), file=out)
+            try:
+                choice = (await asyncio.to_thread(input, "Choose an option [1-4]: ")).strip()
+            except EOFError:
+                print(file=out)
+                return 0
+            if choice == "4":
+                return 0
+            action = ACTIONS.get(choice)
+            print(await action(store) if action else f"Unknown option {choice!r}.", file=out)

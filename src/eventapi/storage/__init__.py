@@ -1,0 +1,1 @@
+"""Event stores: one Protocol (base.py) and one module per backend."""
