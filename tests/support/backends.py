@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ async def open_backend(name: str, tmp_path: Path) -> AsyncIterator[EventStore]:
     elif name == "mongomock":
         from mongomock_motor import AsyncMongoMockClient
 
-        fake = AsyncMongoMockClient(tz_aware=True)
+        fake: Any = AsyncMongoMockClient(tz_aware=True)
         yield MongoEventStore(fake["eventapi"]["events"], TIMEOUT)
     elif name == "mongodb":
         if not MONGODB_URL:
