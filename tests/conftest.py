@@ -28,7 +28,7 @@ async def store(backend: str, tmp_path: Path) -> AsyncIterator[EventStore]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path}/app.db")
+    return Settings(database_url=f"sqlite:///{tmp_path}/app.db", cache_url="memory://")
 
 
 @pytest.fixture

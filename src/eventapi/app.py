@@ -1,4 +1,4 @@
-"""The composition root: the only module that knows which store implementation runs."""
+"""The composition root: the only module that knows which store and cache implementations run."""
 
 from __future__ import annotations
 
@@ -9,11 +9,17 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 from eventapi import __version__
+from eventapi.cache.factory import open_cache
+from eventapi.cache.guard import GuardedCache
+from eventapi.cache.readthrough import ReadThrough
 from eventapi.errors import install_error_handlers
 from eventapi.events.router import router as events_router
-from eventapi.events.service import EventService
+from eventapi.events.service import EventService, Ttls
 from eventapi.http.body_limit import BodyLimitMiddleware
 from eventapi.http.health import router as health_router
+from eventapi.http.metrics import LatencyMiddleware
+from eventapi.http.metrics import router as metrics_router
+from eventapi.metrics import Metrics
 from eventapi.settings import Settings
 from eventapi.storage.base import EventStore
 from eventapi.storage.factory import open_store
@@ -21,24 +27,45 @@ from eventapi.storage.factory import open_store
 log = logging.getLogger("eventapi")
 
 StoreOpener = Callable[[Settings], AbstractAsyncContextManager[EventStore]]
+CacheOpener = Callable[[Settings, Metrics], AbstractAsyncContextManager[GuardedCache | None]]
 
 DESCRIPTION = """
-Create, list, read, update and delete events. Reads are served through a cache-aside layer.
+Create, list, read, update and delete events. Reads are served through a cache-aside layer
+(`X-Cache: HIT | MISS | BYPASS`, strong `ETag`, `If-None-Match` -> 304).
 
 Errors are RFC 9457 `application/problem+json`. Ids are 24-character hex ObjectIds.
 Dates are ISO 8601: naive values come back as sent, aware ones in UTC, to the millisecond.
 """
 
 
-def create_app(settings: Settings | None = None, *, store: StoreOpener = open_store) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: StoreOpener = open_store,
+    cache: CacheOpener = open_cache,
+) -> FastAPI:
     settings = settings or Settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with store(settings) as opened:
-            log.info("event store: %s", opened.backend)
-            app.state.store = opened
-            app.state.service = EventService(opened)
+        async with store(settings) as opened_store, cache(settings, metrics) as opened_cache:
+            log.info("event store: %s", opened_store.backend)
+            if opened_cache is not None:
+                guarded = opened_cache
+                metrics.breaker_open.set_function(lambda: 0.0 if guarded.connected else 1.0)
+            # A lease outlives the slowest store read, so a crashed reader's lease expires
+            # and a waiting reader never waits longer than a store read would take.
+            reads = ReadThrough(
+                opened_cache,
+                lease_seconds=settings.store_timeout + 1,
+                wait_seconds=settings.store_timeout,
+            )
+            ttls = Ttls(settings.cache_ttl, settings.cache_missing_ttl, settings.cache_list_ttl)
+            app.state.store = opened_store
+            app.state.cache = opened_cache
+            app.state.reads = reads
+            app.state.service = EventService(opened_store, reads, metrics, ttls)
             yield
 
     app = FastAPI(
@@ -48,10 +75,13 @@ def create_app(settings: Settings | None = None, *, store: StoreOpener = open_st
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = metrics
     install_error_handlers(app)
     app.include_router(events_router)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(LatencyMiddleware, metrics=metrics)
     return app
 
 

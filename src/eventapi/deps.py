@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from eventapi.cache.guard import GuardedCache
 from eventapi.events.service import EventService
 from eventapi.settings import Settings
 from eventapi.storage.base import EventStore
@@ -21,6 +22,11 @@ def get_store(request: Request) -> EventStore:
     return store
 
 
+def get_cache(request: Request) -> GuardedCache | None:
+    cache: GuardedCache | None = request.app.state.cache
+    return cache
+
+
 def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -28,4 +34,5 @@ def get_settings(request: Request) -> Settings:
 
 ServiceDep = Annotated[EventService, Depends(get_service)]
 StoreDep = Annotated[EventStore, Depends(get_store)]
+CacheDep = Annotated[GuardedCache | None, Depends(get_cache)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -25,6 +25,21 @@ class Settings(BaseSettings):
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
+    # Cache. Unset URL: Redis on localhost:6379 if it answers at start-up, else memory://.
+    cache_url: str | None = Field(
+        default=None, description="redis://, rediss://, memory://, or none (caching off)"
+    )
+    cache_ttl: float = Field(default=3600, gt=0, description="seconds an event stays cached")
+    cache_missing_ttl: float = Field(default=30, gt=0, description="seconds a 404 stays cached")
+    cache_list_ttl: float = Field(default=60, gt=0, description="seconds a list page stays")
+    cache_max_entries: int = Field(default=10_000, ge=1, description="memory:// size bound")
+    # Total time one Redis call may take, retries included; past it the cache is skipped.
+    cache_timeout: float = Field(default=0.075, gt=0, le=5)
+    cache_breaker_reset: float = Field(default=3.0, gt=0, description="seconds between probes")
+    cache_namespace: str | None = Field(
+        default=None, description="key prefix; default: derived from EVENTAPI_DATABASE_URL"
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
@@ -35,6 +50,15 @@ class Settings(BaseSettings):
             )
         if scheme == "sqlite" and not sqlite_path(value):
             raise ValueError("sqlite URL needs a file path, e.g. sqlite:///data/events.db")
+        return value
+
+    @field_validator("cache_url")
+    @classmethod
+    def _known_cache(cls, value: str | None) -> str | None:
+        if value is None or value == "none":
+            return value
+        if urlsplit(value).scheme not in {"redis", "rediss", "memory"}:
+            raise ValueError("use redis://host:port/db, rediss://..., memory://, or none")
         return value
 
     @property

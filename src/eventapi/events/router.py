@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from eventapi.deps import ServiceDep
 from eventapi.errors import Problem
-from eventapi.events.links import page_links
 from eventapi.events.schemas import DeleteResult, EventCreate, EventQuery, EventRead, EventUpdate
+from eventapi.events.service import Served
 
 JSON = "application/json"
 
@@ -27,6 +27,27 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": Problem, "content": {"application/problem+json": {}}} for code in codes}
 
 
+IfNoneMatch = Annotated[str | None, Header(description="ETag(s) from an earlier response")]
+
+
+def _etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 If-None-Match: weak comparison over a comma-separated list, or "*"."""
+    if if_none_match.strip() == "*":
+        return True
+    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
+
+
+def _served(served: Served, if_none_match: str | None) -> Response:
+    entry = served.entry
+    headers = {"ETag": entry.etag, "X-Cache": served.outcome, "Cache-Control": "no-cache"}
+    if entry.total:
+        headers["X-Total-Count"] = entry.total
+        headers["Link"] = entry.link
+    if if_none_match and _etag_matches(if_none_match, entry.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(entry.body, media_type=JSON, headers=headers)
+
+
 router = APIRouter(prefix="/api/events", tags=["events"], responses=_problems(422, 503))
 
 
@@ -34,24 +55,28 @@ router = APIRouter(prefix="/api/events", tags=["events"], responses=_problems(42
     "",
     response_model=list[EventRead],
     summary="List events",
-    description="Filter, sort and page. Total in X-Total-Count; pages in the Link header.",
+    description=(
+        "Filter, sort and page. Total in X-Total-Count; pages in the Link header. "
+        "X-Cache says whether the page came from the cache (HIT), the store (MISS), or "
+        "the store because the cache is off or unreachable (BYPASS)."
+    ),
 )
 async def list_events(
-    request: Request, service: ServiceDep, query: Annotated[EventQuery, Query()]
+    request: Request,
+    service: ServiceDep,
+    query: Annotated[EventQuery, Query()],
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
-    page = await service.list(query)
-    headers = {
-        "X-Total-Count": str(page.total),
-        "Link": page_links(request.url.path, query, page.total),
-    }
-    return Response(page.body, media_type=JSON, headers=headers)
+    return _served(await service.list(query, request.url.path), if_none_match)
 
 
 @router.get(
     "/{event_id}", response_model=EventRead, summary="Get one event", responses=_problems(404)
 )
-async def get_event(event_id: EventId, service: ServiceDep) -> Response:
-    return Response(await service.get(event_id.lower()), media_type=JSON)
+async def get_event(
+    event_id: EventId, service: ServiceDep, if_none_match: IfNoneMatch = None
+) -> Response:
+    return _served(await service.get(event_id.lower()), if_none_match)
 
 
 @router.post("", response_model=EventRead, status_code=201, summary="Create an event")

@@ -1,26 +1,40 @@
 """EventService: every read and write of events goes through here.
 
-It is the seam where the cache sits: routes call the service, the service calls the store.
-Reads return the response body as bytes so that a cached body can be served unchanged.
+Reads are cache-aside through ReadThrough (single-flight + leases) and return a cache
+Entry: the exact response bytes with their ETag, identical on HIT and MISS. Writes commit
+to the store first, then invalidate.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from pydantic import TypeAdapter
 
+from eventapi.cache.base import Cache, item_key, list_key
+from eventapi.cache.entry import Entry
+from eventapi.cache.readthrough import Outcome, ReadThrough
 from eventapi.errors import EventNotFound
+from eventapi.events.links import page_links
 from eventapi.events.schemas import EventCreate, EventQuery, EventRead, EventUpdate
+from eventapi.metrics import Metrics
 from eventapi.storage.base import EventStore
 
 _EVENT_LIST = TypeAdapter(list[EventRead])
 
 
 @dataclass(frozen=True, slots=True)
-class Page:
-    body: bytes
-    total: int
+class Ttls:
+    item: float = 3600.0
+    missing: float = 30.0
+    page: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    entry: Entry
+    outcome: Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,22 +47,57 @@ def render(event: EventRead) -> bytes:
     return event.model_dump_json().encode()
 
 
+def query_digest(query: EventQuery) -> str:
+    # The validated model has every default filled and a fixed field order, so equivalent
+    # query strings (any parameter order, explicit defaults) share one key.
+    return hashlib.sha256(query.model_dump_json().encode()).hexdigest()
+
+
 class EventService:
-    def __init__(self, store: EventStore) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        reads: ReadThrough,
+        metrics: Metrics,
+        ttls: Ttls = Ttls(),
+    ) -> None:
         self._store = store
+        self._reads = reads
+        self._cache: Cache | None = reads.cache
+        self._metrics = metrics
+        self._ttls = ttls
 
-    async def get(self, event_id: str) -> bytes:
-        event = await self._store.get(event_id)
-        if event is None:
+    async def get(self, event_id: str) -> Served:
+        async def load() -> tuple[bytes, float]:
+            self._metrics.store_operations.labels("get").inc()
+            event = await self._store.get(event_id)
+            if event is None:
+                return Entry.build(404, b"").encode(), self._ttls.missing
+            return Entry.build(200, render(event)).encode(), self._ttls.item
+
+        read = await self._reads.read(item_key(event_id), load)
+        self._metrics.cache_requests.labels("item", read.outcome.lower()).inc()
+        entry = Entry.decode(read.value)
+        if entry.status == 404:
             raise EventNotFound(event_id)
-        return render(event)
+        return Served(entry, read.outcome)
 
-    async def list(self, query: EventQuery) -> Page:
-        page = await self._store.list(query)
-        return Page(_EVENT_LIST.dump_json(page.items), page.total)
+    async def list(self, query: EventQuery, path: str) -> Served:
+        async def load() -> tuple[bytes, float]:
+            self._metrics.store_operations.labels("list").inc()
+            page = await self._store.list(query)
+            body = _EVENT_LIST.dump_json(page.items)
+            link = page_links(path, query, page.total)
+            return Entry.build(200, body, str(page.total), link).encode(), self._ttls.page
+
+        read = await self._reads.read(list_key(query_digest(query)), load)
+        self._metrics.cache_requests.labels("list", read.outcome.lower()).inc()
+        return Served(Entry.decode(read.value), read.outcome)
 
     async def create(self, data: EventCreate) -> Written:
+        self._metrics.store_operations.labels("create").inc()
         event = await self._store.create(data)
+        await self._invalidate(event.id)
         return Written(event.id, render(event))
 
     async def replace(self, event_id: str, data: EventCreate) -> Written:
@@ -58,11 +107,25 @@ class EventService:
         return await self._update(event_id, data.changes())
 
     async def _update(self, event_id: str, changes: dict[str, object]) -> Written:
-        event = await self._store.update(event_id, changes)
+        self._metrics.store_operations.labels("update").inc()
+        try:
+            event = await self._store.update(event_id, changes)
+        finally:
+            # Also after a failed call: a write that timed out may still have committed.
+            await self._invalidate(event_id)
         if event is None:
             raise EventNotFound(event_id)
         return Written(event.id, render(event))
 
     async def delete(self, event_id: str) -> None:
-        if not await self._store.delete(event_id):
+        self._metrics.store_operations.labels("delete").inc()
+        try:
+            deleted = await self._store.delete(event_id)
+        finally:
+            await self._invalidate(event_id)
+        if not deleted:
             raise EventNotFound(event_id)
+
+    async def _invalidate(self, event_id: str) -> None:
+        if self._cache is not None:
+            await self._cache.invalidate([item_key(event_id).name])

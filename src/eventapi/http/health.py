@@ -7,9 +7,11 @@ from typing import Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict
 
-from eventapi.deps import StoreDep
+from eventapi.cache.base import CacheUnavailable
+from eventapi.deps import CacheDep, StoreDep
 from eventapi.errors import StoreUnavailable
 
+Status = Literal["healthy", "degraded", "unhealthy"]
 Link = Literal["connected", "disconnected", "not configured"]
 
 
@@ -28,7 +30,7 @@ class Health(BaseModel):
         }
     )
 
-    status: Literal["healthy", "degraded", "unhealthy"]
+    status: Status
     redis: Link
     mongodb: Link
     store: Literal["sqlite", "mongodb"]
@@ -43,17 +45,27 @@ router = APIRouter(tags=["health"])
     response_model=Health,
     responses={503: {"model": Health, "description": "The database is not answering"}},
 )
-async def health(store: StoreDep, response: Response) -> Health:
+async def health(store: StoreDep, cache: CacheDep, response: Response) -> Health:
     try:
         await store.ping()
         database: Link = "connected"
     except StoreUnavailable:
         database = "disconnected"
-    response.status_code = 200 if database == "connected" else 503
+    redis: Link = "not configured"
+    if cache is not None and cache.backend == "redis":
+        try:
+            await cache.ping()
+            redis = "connected"
+        except CacheUnavailable:
+            redis = "disconnected"
+    status: Status = "healthy" if redis != "disconnected" else "degraded"
+    if database != "connected":
+        status = "unhealthy"
+    response.status_code = 503 if status == "unhealthy" else 200
     response.headers["Cache-Control"] = "no-store"
     return Health(
-        status="healthy" if database == "connected" else "unhealthy",
-        redis="not configured",
+        status=status,
+        redis=redis,
         mongodb=database if store.backend == "mongodb" else "not configured",
         store=store.backend,
         database=database,

@@ -1,0 +1,37 @@
+"""The cached form of a response: status, strong ETag and headers are computed once, when
+the entry is built, and stored with the body, so a hit does no parsing or hashing.
+
+Layout: ``{status}\\n{etag}\\n{total}\\n{link}\\n{body}`` (the four header lines never
+contain a newline; the body is the exact JSON bytes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+def strong_etag(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    status: int
+    etag: str
+    body: bytes
+    total: str = ""
+    link: str = ""
+
+    @classmethod
+    def build(cls, status: int, body: bytes, total: str = "", link: str = "") -> Entry:
+        return cls(status, strong_etag(body) if status == 200 else "", body, total, link)
+
+    def encode(self) -> bytes:
+        head = f"{self.status}\n{self.etag}\n{self.total}\n{self.link}\n".encode()
+        return head + self.body
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Entry:
+        status, etag, total, link, body = raw.split(b"\n", 4)
+        return cls(int(status), etag.decode(), body, total.decode(), link.decode())

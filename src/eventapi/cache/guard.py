@@ -1,0 +1,126 @@
+"""GuardedCache: wraps any Cache with a time budget, a circuit breaker and invalidation replay.
+
+- Every call gets ``budget`` seconds in total; past that it raises CacheUnavailable.
+- While the breaker is open, calls raise CacheUnavailable at once (no I/O at all), and a
+  background probe checks the cache every ``reset_timeout`` seconds.
+- An invalidation that cannot be delivered is remembered and the breaker is forced open,
+  so this process reads from the store, never from a cache that may hold the old value.
+  The probe replays the remembered invalidations before the breaker closes again; if too
+  many piled up, it retires every entry instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from eventapi.cache.base import Cache, CacheBackend, CacheKey, CacheUnavailable, Lookup
+from eventapi.cache.breaker import BreakerState, CircuitBreaker
+
+log = logging.getLogger("eventapi.cache")
+
+T = TypeVar("T")
+
+MAX_PENDING = 1000
+
+
+class GuardedCache:
+    def __init__(
+        self,
+        inner: Cache,
+        budget: float,
+        breaker: CircuitBreaker,
+        on_error: Callable[[str], None] = lambda op: None,
+    ) -> None:
+        self.inner = inner
+        self.backend: CacheBackend = inner.backend
+        self.budget = budget
+        self.breaker = breaker
+        self._on_error = on_error
+        self._pending: set[str] = set()
+        self._pending_lists = False
+        self._retire_all_pending = False
+        self._probe: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return self.breaker.state is BreakerState.CLOSED
+
+    async def _call(self, op: str, call: Callable[[], Awaitable[T]]) -> T:
+        if not self.breaker.allows_calls():
+            self._maybe_probe()
+            raise CacheUnavailable(f"{op}: breaker open")
+        try:
+            async with asyncio.timeout(self.budget):
+                result = await call()
+        except (Exception, TimeoutError) as exc:  # every failure degrades, none escapes
+            self._on_error(op)
+            self.breaker.record_failure()
+            log.warning("cache %s failed: %s", op, type(exc).__name__)
+            raise CacheUnavailable(op) from exc
+        self.breaker.record_success()
+        return result
+
+    async def lease(self, key: CacheKey, lease_ms: int) -> Lookup:
+        return await self._call("lease", lambda: self.inner.lease(key, lease_ms))
+
+    async def fill(self, resolved: str, token: str, value: bytes, ttl_ms: int) -> bool:
+        return await self._call("fill", lambda: self.inner.fill(resolved, token, value, ttl_ms))
+
+    async def invalidate(self, item_names: Sequence[str]) -> None:
+        try:
+            await self._call("invalidate", lambda: self.inner.invalidate(item_names))
+        except CacheUnavailable:
+            self._remember(item_names)
+            self.breaker.trip()
+
+    async def retire_all(self) -> None:
+        try:
+            await self._call("retire_all", self.inner.retire_all)
+        except CacheUnavailable:
+            self._retire_all_pending = True
+            self.breaker.trip()
+
+    async def ping(self) -> None:
+        await self._call("ping", self.inner.ping)
+
+    async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+        await self.inner.close()
+
+    def _remember(self, item_names: Sequence[str]) -> None:
+        self._pending.update(item_names)
+        self._pending_lists = True
+        if len(self._pending) > MAX_PENDING:
+            self._retire_all_pending = True
+            self._pending.clear()
+
+    def _maybe_probe(self) -> None:
+        if self.breaker.probe_due():
+            self._probe = asyncio.create_task(self.probe())
+
+    async def probe(self) -> None:
+        """Check the cache and replay missed invalidations; close the breaker only if both work."""
+        pending, retire = sorted(self._pending), self._retire_all_pending
+        try:
+            async with asyncio.timeout(self.budget * 4):
+                await self.inner.ping()
+                if retire:
+                    await self.inner.retire_all()
+                elif pending or self._pending_lists:
+                    await self.inner.invalidate(pending)
+        except (Exception, TimeoutError) as exc:
+            log.info("cache still unavailable: %s", type(exc).__name__)
+            self.breaker.trip()
+            return
+        self._pending.difference_update(pending)
+        self._pending_lists = bool(self._pending)
+        self._retire_all_pending = self._retire_all_pending and not retire
+        if self._pending or self._retire_all_pending:
+            self.breaker.trip()  # more failed while we replayed: go round again
+            return
+        log.info("cache reachable again; breaker closed")
+        self.breaker.record_success()

@@ -1,0 +1,80 @@
+"""In-process cache: bounded LRU with per-entry TTL and the same lease semantics as Redis.
+
+Every method runs without awaiting, so each one is atomic on the event loop.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+
+from eventapi.cache.base import CacheBackend, CacheKey, Lookup, LookupState
+
+
+class MemoryCache:
+    backend: CacheBackend = "memory"
+
+    def __init__(
+        self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._max = max_entries
+        self._clock = clock
+        self._values: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._leases: dict[str, tuple[float, str]] = {}
+        self._epoch = 0
+        self._generation = 0
+
+    def _resolve(self, key: CacheKey) -> str:
+        resolved = f"{self._epoch}:{key.name}"
+        return f"{resolved}:g{self._generation}" if key.is_list else resolved
+
+    async def lease(self, key: CacheKey, lease_ms: int) -> Lookup:
+        now = self._clock()
+        resolved = self._resolve(key)
+        entry = self._values.get(resolved)
+        if entry is not None:
+            if entry[0] > now:
+                self._values.move_to_end(resolved)
+                return Lookup(LookupState.HIT, resolved, value=entry[1])
+            del self._values[resolved]
+        held = self._leases.get(resolved)
+        if held is not None and held[0] > now:
+            return Lookup(LookupState.BUSY, resolved)
+        token = secrets.token_hex(8)
+        self._leases[resolved] = (now + lease_ms / 1000, token)
+        return Lookup(LookupState.LEASED, resolved, token=token)
+
+    async def fill(self, resolved: str, token: str, value: bytes, ttl_ms: int) -> bool:
+        held = self._leases.get(resolved)
+        if held is None or held[1] != token:
+            return False
+        del self._leases[resolved]
+        self._values[resolved] = (self._clock() + ttl_ms / 1000, value)
+        self._values.move_to_end(resolved)
+        while len(self._values) > self._max:
+            self._values.popitem(last=False)
+        return True
+
+    async def invalidate(self, item_names: Sequence[str]) -> None:
+        for name in item_names:
+            resolved = self._resolve(CacheKey(name))
+            self._values.pop(resolved, None)
+            self._leases.pop(resolved, None)
+        self._generation += 1
+
+    async def retire_all(self) -> None:
+        self._epoch += 1
+        self._values.clear()
+        self._leases.clear()
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._values.clear()
+        self._leases.clear()
+
+    def __len__(self) -> int:
+        return len(self._values)

@@ -1,0 +1,81 @@
+"""Cache-aside reads with single-flight and leases.
+
+In one process, concurrent reads of one key share one load (single-flight). Across
+processes, the cache's lease lets one reader load while the others wait for its fill.
+A load is never cancelled by the request that started it: it runs as its own task and
+every waiting request shields it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from eventapi.cache.base import Cache, CacheKey, CacheUnavailable, Lookup, LookupState
+
+Outcome = Literal["HIT", "MISS", "BYPASS"]
+# A load returns the bytes to cache and how long to keep them (seconds).
+Loader = Callable[[], Awaitable[tuple[bytes, float]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    value: bytes
+    outcome: Outcome
+
+
+def jittered_ms(ttl: float) -> int:
+    """TTL +-10%, so entries filled together do not all expire together."""
+    return max(1, int(ttl * 1000 * random.uniform(0.9, 1.1)))
+
+
+class ReadThrough:
+    def __init__(self, cache: Cache | None, lease_seconds: float, wait_seconds: float) -> None:
+        self.cache = cache
+        self._lease_ms = int(lease_seconds * 1000)
+        self._wait = wait_seconds
+        self._flights: dict[str, asyncio.Task[Read]] = {}
+
+    def flight_count(self) -> int:
+        return len(self._flights)
+
+    async def read(self, key: CacheKey, load: Loader) -> Read:
+        flight = self._flights.get(key.name)
+        if flight is None:
+            flight = asyncio.create_task(self._lead(key, load))
+            self._flights[key.name] = flight
+            flight.add_done_callback(lambda _: self._flights.pop(key.name, None))
+        return await asyncio.shield(flight)
+
+    async def _lead(self, key: CacheKey, load: Loader) -> Read:
+        if self.cache is None:
+            return Read((await load())[0], "BYPASS")
+        try:
+            lookup = await self._lookup(key)
+        except CacheUnavailable:
+            return Read((await load())[0], "BYPASS")
+        if lookup.state is LookupState.HIT:
+            assert lookup.value is not None
+            return Read(lookup.value, "HIT")
+        value, ttl = await load()
+        if lookup.state is LookupState.LEASED and lookup.token is not None:
+            with contextlib.suppress(CacheUnavailable):
+                await self.cache.fill(lookup.resolved, lookup.token, value, jittered_ms(ttl))
+        return Read(value, "MISS")
+
+    async def _lookup(self, key: CacheKey) -> Lookup:
+        """Lease, or while another process holds the lease, wait briefly for its fill."""
+        assert self.cache is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._wait
+        delay = 0.002
+        lookup = await self.cache.lease(key, self._lease_ms)
+        while lookup.state is LookupState.BUSY and loop.time() < deadline:
+            await asyncio.sleep(delay)  # polling another process's fill; bounded by deadline
+            delay = min(delay * 2, 0.05)
+            lookup = await self.cache.lease(key, self._lease_ms)
+        return lookup
