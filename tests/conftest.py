@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from eventapi.app import create_app
 from eventapi.settings import Settings
 from eventapi.storage.base import EventStore
 from tests.support.backends import BACKENDS, open_backend
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture(params=BACKENDS)
@@ -44,3 +45,13 @@ async def client(store: EventStore, settings: Settings) -> AsyncIterator[httpx.A
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             yield http
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private redis-server for this test (killable, pausable, restartable)."""
+    server = RedisServer(tmp_path).start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -68,9 +68,13 @@ class Cache(Protocol):
     async def close(self) -> None: ...
 
 
+ITEM_PREFIX = "item:"
+LIST_PREFIX = "list:"
+
+
 def item_key(event_id: str) -> CacheKey:
-    return CacheKey(f"item:{event_id}")
+    return CacheKey(ITEM_PREFIX + event_id)
 
 
 def list_key(query_digest: str) -> CacheKey:
-    return CacheKey(f"list:{query_digest}", is_list=True)
+    return CacheKey(LIST_PREFIX + query_digest, is_list=True)

@@ -11,11 +11,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from eventapi.cache.base import Cache, CacheKey, CacheUnavailable, Lookup, LookupState
+from eventapi.cache.base import (
+    LIST_PREFIX,
+    Cache,
+    CacheKey,
+    CacheUnavailable,
+    Lookup,
+    LookupState,
+)
 
 Outcome = Literal["HIT", "MISS", "BYPASS"]
 # A load returns the bytes to cache and how long to keep them (seconds).
@@ -48,8 +55,21 @@ class ReadThrough:
         if flight is None:
             flight = asyncio.create_task(self._lead(key, load))
             self._flights[key.name] = flight
-            flight.add_done_callback(lambda _: self._flights.pop(key.name, None))
+            flight.add_done_callback(lambda done: self._land(key.name, done))
         return await asyncio.shield(flight)
+
+    def _land(self, name: str, flight: asyncio.Task[Read]) -> None:
+        if self._flights.get(name) is flight:
+            del self._flights[name]
+
+    def detach(self, item_names: Iterable[str]) -> None:
+        """Called after a write: loads already under way may hold the old value, so no
+        later read may join them. They finish for the readers already waiting on them (who
+        asked before the write was acknowledged), and their fill is refused by the lease."""
+        for name in item_names:
+            self._flights.pop(name, None)
+        for name in [n for n in self._flights if n.startswith(LIST_PREFIX)]:
+            del self._flights[name]
 
     async def _lead(self, key: CacheKey, load: Loader) -> Read:
         if self.cache is None:

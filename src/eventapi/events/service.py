@@ -127,5 +127,8 @@ class EventService:
             raise EventNotFound(event_id)
 
     async def _invalidate(self, event_id: str) -> None:
+        names = [item_key(event_id).name]
         if self._cache is not None:
-            await self._cache.invalidate([item_key(event_id).name])
+            await self._cache.invalidate(names)
+        # After the invalidation, so that no load begun before it can serve a later reader.
+        self._reads.detach(names)
