@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 
 from pydantic import ValidationError
@@ -26,7 +27,12 @@ def serve(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=settings.host)
     parser.add_argument("--port", type=int, default=settings.port)
     parser.add_argument("--reload", action="store_true", help="restart on code changes")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (needs Redis)")
     args = parser.parse_args(argv)
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    if args.workers > 1:
+        _share_cache_between_workers()
 
     import uvicorn
 
@@ -36,8 +42,24 @@ def serve(argv: list[str] | None = None) -> None:
         host=args.host,
         port=args.port,
         reload=args.reload,
+        workers=args.workers,
         log_level=settings.log_level,
     )
+
+
+def _share_cache_between_workers() -> None:
+    """Workers must share one cache, or a write in one leaves stale entries in the others."""
+    from eventapi.cache.factory import resolve_cache_url
+
+    url = asyncio.run(resolve_cache_url(_settings()))
+    if url.startswith("memory:"):
+        sys.exit(
+            "eventapi: --workers needs a shared cache: the memory:// cache lives inside one "
+            "process, so a write in one worker would leave stale entries in the others. "
+            "Set EVENTAPI_CACHE_URL=redis://... (or none to turn caching off)."
+        )
+    # Every worker must use the same cache, even if auto-detection would differ later.
+    os.environ["EVENTAPI_CACHE_URL"] = url
 
 
 def seed(argv: list[str] | None = None) -> None:

@@ -10,7 +10,9 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TextIO
 
+from eventapi.cache.factory import open_cache
 from eventapi.events.samples import SAMPLE_EVENTS
+from eventapi.metrics import Metrics
 from eventapi.settings import Settings
 from eventapi.storage.base import EventStore
 from eventapi.storage.factory import open_store
@@ -40,14 +42,31 @@ async def show_count(store: EventStore) -> str:
 
 Action = Callable[[EventStore], Coroutine[Any, Any, str]]
 ACTIONS: dict[str, Action] = {"1": insert_samples, "2": clear, "3": show_count}
+WRITES = {"1", "2"}
+
+
+MEMORY_CACHE_NOTE = (
+    "Note: a running server with the in-process cache (memory://) keeps serving what it "
+    "has cached until the entries expire or it restarts; use Redis to share invalidations."
+)
 
 
 async def run(settings: Settings, choices: list[str] | None, out: TextIO = sys.stdout) -> int:
     """Run the given actions in order, or the interactive menu when there are none."""
-    async with open_store(settings) as store:
+    async with open_store(settings) as store, open_cache(settings, Metrics()) as cache:
+
+        async def act(choice: str) -> str:
+            message = await ACTIONS[choice](store)
+            if choice in WRITES and cache is not None:
+                # The seeder wrote behind the API's back: retire every shared cache entry.
+                await cache.retire_all()
+                if cache.backend == "memory":
+                    message += "\n" + MEMORY_CACHE_NOTE
+            return message
+
         if choices:
             for choice in choices:
-                print(await ACTIONS[choice](store), file=out)
+                print(await act(choice), file=out)
             return 0
         where = settings.database_url
         while True:
@@ -59,5 +78,5 @@ async def run(settings: Settings, choices: list[str] | None, out: TextIO = sys.s
                 return 0
             if choice == "4":
                 return 0
-            action = ACTIONS.get(choice)
-            print(await action(store) if action else f"Unknown option {choice!r}.", file=out)
+            known = choice in ACTIONS
+            print(await act(choice) if known else f"Unknown option {choice!r}.", file=out)
