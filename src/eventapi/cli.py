@@ -9,7 +9,7 @@ import sys
 
 from pydantic import ValidationError
 
-from eventapi.settings import Settings
+from eventapi.settings import Settings, sqlite_path
 
 
 def _settings() -> Settings:
@@ -19,6 +19,18 @@ def _settings() -> Settings:
         err = exc.errors()[0]
         name = "EVENTAPI_" + "_".join(str(p) for p in err["loc"]).upper()
         sys.exit(f"eventapi: invalid setting {name}: {err['msg']}")
+
+
+def _check_store(settings: Settings) -> None:
+    """Fail before the server starts, in one line, if the SQLite file cannot be used."""
+    if settings.store_backend == "sqlite":
+        from eventapi.errors import StoreUnavailable
+        from eventapi.storage.sqlite import prepare
+
+        try:
+            prepare(sqlite_path(settings.database_url))
+        except StoreUnavailable as exc:
+            sys.exit(f"eventapi: EVENTAPI_DATABASE_URL: {exc.detail}")
 
 
 def serve(argv: list[str] | None = None) -> None:
@@ -31,6 +43,7 @@ def serve(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    _check_store(settings)
     if args.workers > 1:
         _share_cache_between_workers()
 
@@ -86,10 +99,20 @@ def seed(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     settings = _settings()
+    _check_store(settings)
 
+    from eventapi.errors import StoreUnavailable
     from eventapi.seeding import run
 
-    sys.exit(asyncio.run(run(settings, args.choices)))
+    try:
+        sys.exit(asyncio.run(run(settings, args.choices)))
+    except KeyboardInterrupt:
+        # The menu's input thread may still hold stdin's lock; a normal interpreter exit
+        # would abort on it, so leave at once (nothing is left to flush but stdout).
+        sys.stdout.flush()
+        os._exit(130)
+    except StoreUnavailable as exc:
+        sys.exit(f"eventapi: the database at {settings.safe_database_url} is unavailable: {exc}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TextIO
 
@@ -51,6 +52,32 @@ MEMORY_CACHE_NOTE = (
 )
 
 
+async def _read_line(prompt: str) -> str:
+    """input() in a daemon thread: Ctrl-C must not wait for a thread blocked on stdin."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[str] = loop.create_future()
+
+    def read() -> None:
+        try:
+            line = input(prompt)
+        except BaseException as exc:  # EOFError and friends go back to the awaiting task
+            loop.call_soon_threadsafe(_settle, answer, None, exc)
+        else:
+            loop.call_soon_threadsafe(_settle, answer, line, None)
+
+    threading.Thread(target=read, daemon=True, name="seed-input").start()
+    return await answer
+
+
+def _settle(future: asyncio.Future[str], line: str | None, exc: BaseException | None) -> None:
+    if future.done():
+        return
+    if exc is not None:
+        future.set_exception(exc)
+    else:
+        future.set_result(line or "")
+
+
 async def run(settings: Settings, choices: list[str] | None, out: TextIO = sys.stdout) -> int:
     """Run the given actions in order, or the interactive menu when there are none."""
     async with open_store(settings) as store, open_cache(settings, Metrics()) as cache:
@@ -68,11 +95,11 @@ async def run(settings: Settings, choices: list[str] | None, out: TextIO = sys.s
             for choice in choices:
                 print(await act(choice), file=out)
             return 0
-        where = settings.database_url
+        where = settings.safe_database_url
         while True:
             print(MENU.format(where=where), file=out)
             try:
-                choice = (await asyncio.to_thread(input, "Choose an option [1-4]: ")).strip()
+                choice = (await _read_line("Choose an option [1-4]: ")).strip()
             except EOFError:
                 print(file=out)
                 return 0

@@ -62,6 +62,15 @@ class Settings(BaseSettings):
         return value
 
     @property
+    def safe_database_url(self) -> str:
+        """The database URL without its password, for logs and messages."""
+        parts = urlsplit(self.database_url)
+        if parts.password is None:
+            return self.database_url
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+        return parts._replace(netloc=netloc).geturl()
+
+    @property
     def store_backend(self) -> Literal["sqlite", "mongodb"]:
         return "sqlite" if self.database_url.startswith("sqlite:") else "mongodb"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -12,6 +13,7 @@ from typing import Any
 import aiosqlite
 from bson import ObjectId
 
+from eventapi.errors import StoreUnavailable
 from eventapi.events import dates
 from eventapi.events.schemas import EVENT_FIELDS, EventCreate, EventPage, EventQuery, EventRead
 from eventapi.storage.base import Backend, guarded
@@ -78,6 +80,18 @@ def _row_to_event(row: sqlite3.Row) -> EventRead:
     )
 
 
+def prepare(path: str) -> None:
+    """Create the file's folder and check SQLite can open it; else one clear error line."""
+    try:
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute("PRAGMA schema_version")
+    except (OSError, sqlite3.Error) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise StoreUnavailable(f"cannot open the SQLite database {path!r}: {reason}") from None
+
+
 class SqliteEventStore:
     backend: Backend = "sqlite"
 
@@ -90,8 +104,7 @@ class SqliteEventStore:
 
     @classmethod
     async def open(cls, path: str, timeout: float) -> SqliteEventStore:
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(prepare, path)
         conn = await aiosqlite.connect(path, isolation_level=None)
         conn.row_factory = sqlite3.Row
         await conn.execute("PRAGMA journal_mode=WAL")

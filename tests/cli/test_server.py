@@ -1,0 +1,119 @@
+"""`python main.py` over real HTTP: the original README's "Test API Endpoints", then shutdown."""
+
+from __future__ import annotations
+
+import re
+import signal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from eventapi.events.samples import SAMPLE_EVENTS
+from tests.cli.helpers import (
+    MUSIC_FESTIVAL,
+    PYTHON,
+    SEED_DB,
+    Server,
+    free_port,
+    main_py,
+    port_is_free,
+    run,
+)
+
+CURL_BODY = {  # the README's curl example: no organizer
+    "title": "Test Event",
+    "description": "Testing API",
+    "date": "2025-12-01T10:00:00",
+    "location": "Test City",
+    "category": "Test",
+}
+PYTHON_BODY = {  # the README's Python (requests) example
+    "title": "Workshop 2025",
+    "description": "Hands-on coding workshop",
+    "date": "2025-11-20T14:00:00",
+    "location": "Bengaluru, India",
+    "category": "Education",
+}
+
+
+def assert_stopped_cleanly(server: Server, sig: signal.Signals) -> None:
+    code = server.stop(sig)
+    # uvicorn shuts down gracefully, then re-raises SIGTERM so a supervisor sees the cause.
+    assert code in {0, -sig}, server.output()
+    log = server.output()
+    assert "Application shutdown complete" in log
+    assert "Traceback" not in log
+
+
+def create(http: httpx.Client, body: dict[str, str]) -> str:
+    created = http.post("/api/events", json=body)
+    assert created.status_code == 201, created.text
+    event = created.json()
+    assert re.fullmatch(r"[0-9a-f]{24}", event["id"])
+    assert event == {"id": event["id"], "organizer": None, **body}
+    assert created.headers["location"] == f"/api/events/{event['id']}"
+    event_id: str = event["id"]
+    return event_id
+
+
+def test_readme_examples_over_http(env: dict[str, str], tmp_path: Path) -> None:
+    seeded = run([PYTHON, SEED_DB, "--insert-samples"], env, tmp_path)
+    assert seeded.returncode == 0, seeded
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server_env = {**env, "EVENTAPI_PORT": str(port), "EVENTAPI_LOG_LEVEL": "info"}
+    with (
+        main_py(server_env, tmp_path, url) as server,
+        httpx.Client(base_url=url, trust_env=False) as http,
+    ):
+        server.wait_ready()
+
+        listed = http.get("/api/events")
+        assert listed.status_code == 200
+        assert listed.headers["x-total-count"] == str(len(SAMPLE_EVENTS))
+        assert {e["id"] for e in listed.json()} == {e.id for e in SAMPLE_EVENTS}
+
+        one = http.get("/api/events/68ed254e36d0233aa05afbe9")
+        assert (one.status_code, one.json()) == (200, MUSIC_FESTIVAL)
+
+        curl_id = create(http, CURL_BODY)
+        python_id = create(http, PYTHON_BODY)
+        assert http.get(f"/api/events/{python_id}").json()["title"] == "Workshop 2025"
+
+        health = http.get("/health")
+        assert health.status_code == 200
+        assert health.json()["status"] == "healthy"
+        assert {"status", "redis", "mongodb"} <= health.json().keys()
+
+        for page in ("/docs", "/redoc"):
+            docs = http.get(page)
+            assert docs.status_code == 200
+            assert docs.headers["content-type"].startswith("text/html")
+        assert http.get("/openapi.json").json()["paths"].keys() >= {"/api/events", "/health"}
+
+        deleted = http.delete(f"/api/events/{curl_id}")
+        assert (deleted.status_code, deleted.json()) == (
+            200,
+            {"message": f"Event {curl_id} deleted successfully"},
+        )
+        assert http.get(f"/api/events/{curl_id}").status_code == 404
+
+        assert_stopped_cleanly(server, signal.SIGINT)
+
+
+def test_sigterm_stops_the_server(env: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with main_py({**env, "EVENTAPI_PORT": str(port)}, tmp_path, url) as server:
+        server.wait_ready()
+        assert_stopped_cleanly(server, signal.SIGTERM)
+
+
+def test_default_port_is_8000(env: dict[str, str], tmp_path: Path) -> None:
+    if not port_is_free(8000):
+        pytest.skip("port 8000 is in use on this machine, so `python main.py` cannot take it")
+    with main_py(env, tmp_path, "http://localhost:8000") as server:
+        server.wait_ready()
+        assert "Uvicorn running on http://127.0.0.1:8000" in server.output()
+        assert_stopped_cleanly(server, signal.SIGINT)
