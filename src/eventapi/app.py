@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from eventapi import __version__
 from eventapi.cache.factory import open_cache
@@ -77,9 +78,15 @@ def create_app(
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
-    app.include_router(events_router)
-    app.include_router(health_router)
-    app.include_router(metrics_router)
+    routers = [events_router, health_router, metrics_router]
+    for router in routers:
+        app.include_router(router)
+    app.state.methods_by_path = [
+        (route.path_regex, route.methods)
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     return app

@@ -11,6 +11,7 @@ Hierarchy (everything the service layer raises on purpose):
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
@@ -125,10 +126,23 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method of every route on this path (Starlette names only the first route's).
+
+    ``app.state.methods_by_path`` is filled by the app factory from its routers.
+    """
+    table: list[tuple[re.Pattern[str], set[str]]] = request.app.state.methods_by_path
+    path = request.url.path
+    return ", ".join(sorted({m for regex, methods in table if regex.match(path) for m in methods}))
+
+
 async def _on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    return problem_response(exc.status_code, detail, instance=request.url.path, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return problem_response(exc.status_code, detail, instance=request.url.path, headers=headers)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
@@ -141,3 +155,28 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)
+    document_problem_responses(app)
+
+
+def document_problem_responses(app: FastAPI) -> None:
+    """In the OpenAPI document, file error schemas under application/problem+json, the
+    media type the handlers above actually send (FastAPI puts models under
+    application/json)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for operation in _operations(schema):
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status[0] in "45" and "application/json" in content:
+                        content[PROBLEM_JSON] = content.pop("application/json")
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    return [op for path in schema.get("paths", {}).values() for op in path.values()]

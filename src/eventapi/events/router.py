@@ -24,7 +24,8 @@ EventId = Annotated[
 
 
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
-    return {code: {"model": Problem, "content": {"application/problem+json": {}}} for code in codes}
+    # Filed under application/problem+json by errors.document_problem_responses.
+    return {code: {"model": Problem} for code in codes}
 
 
 IfNoneMatch = Annotated[str | None, Header(description="ETag(s) from an earlier response")]

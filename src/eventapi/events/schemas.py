@@ -13,6 +13,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    field_validator,
     model_validator,
 )
 
@@ -75,12 +76,13 @@ class EventUpdate(_Input):
     category: Category | None = None
     organizer: Organizer | None = None
 
-    @model_validator(mode="after")
-    def _required_stay_set(self) -> EventUpdate:
-        for name in ("title", "date"):
-            if name in self.model_fields_set and getattr(self, name) is None:
-                raise ValueError(f"{name} cannot be null")
-        return self
+    @field_validator("title", "date")
+    @classmethod
+    def _required_stay_set(cls, value: object) -> object:
+        # Runs only for fields the client sent, so absent still means "unchanged".
+        if value is None:
+            raise ValueError("cannot be null: this field is required")
+        return value
 
     def changes(self) -> dict[str, object]:
         return self.model_dump(include=self.model_fields_set)

@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument, UpdateOne
-from pymongo.errors import PyMongoError
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from eventapi.events import dates
 from eventapi.events.schemas import EVENT_FIELDS, EventCreate, EventPage, EventQuery, EventRead
@@ -18,6 +18,8 @@ from eventapi.storage.base import Backend, guarded
 log = logging.getLogger("eventapi.storage")
 
 Document = dict[str, Any]
+
+DUPLICATE_KEY = 11000
 
 _INDEXES: list[list[tuple[str, int]]] = [
     [("date", ASCENDING), ("_id", ASCENDING)],
@@ -163,17 +165,20 @@ class MongoEventStore:
         if not events:
             return 0
         await self._ensure_indexes()
-        ops = [
-            UpdateOne(
-                {"_id": ObjectId(e.id)},
-                {"$setOnInsert": _fields_to_doc(e.model_dump(include=set(EVENT_FIELDS)))},
-                upsert=True,
-            )
+        docs = [
+            {"_id": ObjectId(e.id), **_fields_to_doc(e.model_dump(include=set(EVENT_FIELDS)))}
             for e in events
         ]
         async with self._guard("bulk insert"):
-            result = await self._events.bulk_write(ops, ordered=False)
-        return int(result.upserted_count)
+            try:
+                await self._events.insert_many(docs, ordered=False)
+            except BulkWriteError as exc:
+                # Duplicate ids (code 11000) are the point: existing events stay as they are.
+                errors = exc.details.get("writeErrors", [])
+                if any(err.get("code") != DUPLICATE_KEY for err in errors):
+                    raise
+                return int(exc.details.get("nInserted", 0))
+        return len(docs)
 
     async def delete_all(self) -> int:
         async with self._guard("delete_all"):
