@@ -55,12 +55,13 @@ def create_app(
             if opened_cache is not None:
                 guarded = opened_cache
                 metrics.breaker_open.set_function(lambda: 0.0 if guarded.connected else 1.0)
-            # A lease outlives the slowest store read, so a crashed reader's lease expires
-            # and a waiting reader never waits longer than a store read would take.
+            # A lease lasts as long as the slowest store read may; an orphaned one (its
+            # holder crashed, or Redis ran it after the caller gave up) only costs other
+            # readers cache_lease_wait before they read the store themselves.
             reads = ReadThrough(
                 opened_cache,
-                lease_seconds=settings.store_timeout + 1,
-                wait_seconds=settings.store_timeout,
+                lease_seconds=settings.store_timeout,
+                wait_seconds=settings.cache_lease_wait,
             )
             ttls = Ttls(settings.cache_ttl, settings.cache_missing_ttl, settings.cache_list_ttl)
             app.state.store = opened_store

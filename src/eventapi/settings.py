@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     cache_max_entries: int = Field(default=10_000, ge=1, description="memory:// size bound")
     # Total time one Redis call may take, retries included; past it the cache is skipped.
     cache_timeout: float = Field(default=0.075, gt=0, le=5)
+    # How long a reader waits for another process that holds the lease on the same entry
+    # before reading the store itself. Short: a lease can be orphaned by a Redis stall.
+    cache_lease_wait: float = Field(default=0.15, ge=0, le=30)
     cache_breaker_reset: float = Field(default=3.0, gt=0, description="seconds between probes")
     cache_namespace: str | None = Field(
         default=None, description="key prefix; default: derived from EVENTAPI_DATABASE_URL"

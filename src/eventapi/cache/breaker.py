@@ -41,9 +41,13 @@ class CircuitBreaker:
         return False
 
     def record_success(self) -> None:
-        self._failures = 0
+        # A call that began before the breaker opened may still succeed afterwards; that
+        # says nothing about recovery, so only close() (the probe) ends an open period.
         if self.state is BreakerState.CLOSED:
-            return
+            self._failures = 0
+
+    def close(self) -> None:
+        self._failures = 0
         self.state = BreakerState.CLOSED
 
     def record_failure(self) -> None:

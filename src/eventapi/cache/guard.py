@@ -2,7 +2,8 @@
 
 - Every call gets ``budget`` seconds in total; past that it raises CacheUnavailable.
 - While the breaker is open, calls raise CacheUnavailable at once (no I/O at all), and a
-  background probe checks the cache every ``reset_timeout`` seconds.
+  background task probes the cache every ``reset_timeout`` seconds, traffic or not. Only
+  a successful probe closes the breaker.
 - An invalidation that cannot be delivered is remembered and the breaker is forced open,
   so this process reads from the store, never from a cache that may hold the old value.
   The probe replays the remembered invalidations before the breaker closes again; if too
@@ -43,6 +44,7 @@ class GuardedCache:
         self._pending_lists = False
         self._retire_all_pending = False
         self._probe: asyncio.Task[None] | None = None
+        self._prober: asyncio.Task[None] | None = None
 
     @property
     def connected(self) -> bool:
@@ -58,6 +60,8 @@ class GuardedCache:
         except (Exception, TimeoutError) as exc:  # every failure degrades, none escapes
             self._on_error(op)
             self.breaker.record_failure()
+            if not self.breaker.allows_calls():
+                self._start_prober()
             log.warning("cache %s failed: %s", op, type(exc).__name__)
             raise CacheUnavailable(op) from exc
         self.breaker.record_success()
@@ -74,21 +78,22 @@ class GuardedCache:
             await self._call("invalidate", lambda: self.inner.invalidate(item_names))
         except CacheUnavailable:
             self._remember(item_names)
-            self.breaker.trip()
+            self._trip()
 
     async def retire_all(self) -> None:
         try:
             await self._call("retire_all", self.inner.retire_all)
         except CacheUnavailable:
             self._retire_all_pending = True
-            self.breaker.trip()
+            self._trip()
 
     async def ping(self) -> None:
         await self._call("ping", self.inner.ping)
 
     async def close(self) -> None:
-        if self._probe is not None:
-            self._probe.cancel()
+        for task in (self._probe, self._prober):
+            if task is not None:
+                task.cancel()
         await self.inner.close()
 
     def _remember(self, item_names: Sequence[str]) -> None:
@@ -98,9 +103,31 @@ class GuardedCache:
             self._retire_all_pending = True
             self._pending.clear()
 
+    def _trip(self) -> None:
+        # Re-tripping an open breaker would restart its reset period: under steady writes
+        # the probe would never come.
+        if self.breaker.allows_calls():
+            self.breaker.trip()
+        self._start_prober()
+
     def _maybe_probe(self) -> None:
+        """A call that finds the reset period over starts the probe at once."""
         if self.breaker.probe_due():
             self._probe = asyncio.create_task(self.probe())
+        else:
+            self._start_prober()
+
+    def _start_prober(self) -> None:
+        """Probe on a timer too, so an idle process (only /metrics scraped) also recovers."""
+        if self._prober is None or self._prober.done():
+            self._prober = asyncio.create_task(self._probe_until_closed())
+
+    async def _probe_until_closed(self) -> None:
+        while not self.breaker.allows_calls():
+            # Scheduling, not synchronisation: wait out the breaker's reset period.
+            await asyncio.sleep(self.breaker.reset_timeout)
+            if self.breaker.probe_due():
+                await self.probe()
 
     async def probe(self) -> None:
         """Check the cache and replay missed invalidations; close the breaker only if both work."""
@@ -123,4 +150,4 @@ class GuardedCache:
             self.breaker.trip()  # more failed while we replayed: go round again
             return
         log.info("cache reachable again; breaker closed")
-        self.breaker.record_success()
+        self.breaker.close()

@@ -48,7 +48,7 @@ class MemoryCache:
 
     async def fill(self, resolved: str, token: str, value: bytes, ttl_ms: int) -> bool:
         held = self._leases.get(resolved)
-        if held is None or held[1] != token:
+        if held is None or held[1] != token or held[0] <= self._clock():
             return False
         del self._leases[resolved]
         self._values[resolved] = (self._clock() + ttl_ms / 1000, value)

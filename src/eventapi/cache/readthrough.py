@@ -9,7 +9,6 @@ every waiting request shields it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -74,6 +73,15 @@ class ReadThrough:
     async def _lead(self, key: CacheKey, load: Loader) -> Read:
         if self.cache is None:
             return Read((await load())[0], "BYPASS")
+        for last in (False, True):
+            read = await self._attempt(key, load, last)
+            if read is not None:
+                return read
+        raise AssertionError("the last attempt always settles")
+
+    async def _attempt(self, key: CacheKey, load: Loader, last: bool) -> Read | None:
+        """One lookup-load-fill round; None when the fill was refused and we should retry."""
+        assert self.cache is not None
         try:
             lookup = await self._lookup(key)
         except CacheUnavailable:
@@ -82,10 +90,18 @@ class ReadThrough:
             assert lookup.value is not None
             return Read(lookup.value, "HIT")
         value, ttl = await load()
-        if lookup.state is LookupState.LEASED and lookup.token is not None:
-            with contextlib.suppress(CacheUnavailable):
-                await self.cache.fill(lookup.resolved, lookup.token, value, jittered_ms(ttl))
-        return Read(value, "MISS")
+        if lookup.state is not LookupState.LEASED or lookup.token is None:
+            return Read(value, "MISS")
+        try:
+            filled = await self.cache.fill(lookup.resolved, lookup.token, value, jittered_ms(ttl))
+        except CacheUnavailable:
+            return Read(value, "MISS")
+        if filled or last:
+            return Read(value, "MISS")
+        # A write revoked our lease while we loaded, so what we read may predate it, and
+        # readers may have joined this load after that write was acknowledged (possibly by
+        # another process, which could not detach us). Look again.
+        return None
 
     async def _lookup(self, key: CacheKey) -> Lookup:
         """Lease, or while another process holds the lease, wait briefly for its fill."""
@@ -96,6 +112,6 @@ class ReadThrough:
         lookup = await self.cache.lease(key, self._lease_ms)
         while lookup.state is LookupState.BUSY and loop.time() < deadline:
             await asyncio.sleep(delay)  # polling another process's fill; bounded by deadline
-            delay = min(delay * 2, 0.05)
+            delay = min(delay * 2, 0.02)
             lookup = await self.cache.lease(key, self._lease_ms)
         return lookup

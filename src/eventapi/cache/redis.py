@@ -49,16 +49,23 @@ return redis.call('INCR', KEYS[2])
 _STATES = {1: LookupState.HIT, 2: LookupState.LEASED, 3: LookupState.BUSY}
 
 
-def connect(url: str, timeout: float) -> aioredis.Redis:
-    """A client that never retries or waits beyond ``timeout``: the caller owns the budget."""
-    client: aioredis.Redis = aioredis.Redis.from_url(
+def connect(url: str, timeout: float, max_connections: int = 128) -> aioredis.Redis:
+    """A client that never retries or waits beyond ``timeout``: the caller owns the budget.
+
+    The pool blocks (up to ``timeout``) for a free connection instead of failing at once,
+    so a burst of requests queues briefly rather than opening the circuit breaker.
+    """
+    pool = aioredis.BlockingConnectionPool.from_url(
         url,
+        max_connections=max_connections,
+        timeout=timeout,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=0,
         decode_responses=False,
     )
+    client: aioredis.Redis = aioredis.Redis.from_pool(pool)
     return client
 
 

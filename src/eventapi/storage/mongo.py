@@ -34,8 +34,13 @@ _SORT = {
 }
 
 
+# Casefolded companions: MongoDB's case-insensitive regex compares letter by letter
+# ("ß" never matches "ss"); matching casefolded text keeps q identical to SQLite's.
+_SEARCHED = ("title", "description", "location")
+
+
 def _fields_to_doc(fields: Mapping[str, Any]) -> Document:
-    """Domain fields -> document fields (date and category get a companion field each)."""
+    """Domain fields -> document fields (date, category and searched text get companions)."""
     doc: Document = {}
     for name, value in fields.items():
         if name == "date":
@@ -46,6 +51,8 @@ def _fields_to_doc(fields: Mapping[str, Any]) -> Document:
             doc["category_key"] = value.casefold() if value is not None else None
         else:
             doc[name] = value
+            if name in _SEARCHED:
+                doc[f"{name}_key"] = value.casefold() if value is not None else None
     return doc
 
 
@@ -75,8 +82,8 @@ def _filter(query: EventQuery) -> Document:
     if span:
         flt["date"] = span
     if query.q is not None:
-        pattern = {"$regex": re.escape(query.q), "$options": "i"}
-        flt["$or"] = [{"title": pattern}, {"description": pattern}, {"location": pattern}]
+        pattern = {"$regex": re.escape(query.q.casefold())}
+        flt["$or"] = [{f"{name}_key": pattern} for name in _SEARCHED]
     return flt
 
 

@@ -1,0 +1,92 @@
+"""Fixtures for the cache tests: the real app over a real SQLite file wrapped in a GatedStore,
+with the cache set to memory:// or to a private redis-server (``cache_kind``).
+
+A test that needs one kind only overrides the parameter:
+``@pytest.mark.parametrize("cache_kind", ["redis"])``; ``"none"`` switches caching off.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from eventapi.app import create_app
+from eventapi.settings import Settings
+from eventapi.storage.base import EventStore
+from tests.cache.helpers import Instance, Launch
+from tests.support.backends import open_backend
+from tests.support.gated_store import GatedStore
+from tests.support.redis_server import RedisServer
+
+
+@pytest.fixture(params=["memory", "redis"])
+def cache_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def cache_url(cache_kind: str, request: pytest.FixtureRequest) -> str:
+    if cache_kind == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        return server.url
+    return {"memory": "memory://", "none": "none"}[cache_kind]
+
+
+@pytest.fixture
+def cache_settings(tmp_path: Path, cache_url: str) -> Settings:
+    # cache_timeout at its maximum: with 1000 requests in flight on one event loop, a Redis
+    # reply can wait longer than the 75 ms default for the loop, and the guard would then
+    # (correctly) degrade to BYPASS. These tests are about correctness, not about the budget.
+    return Settings(
+        database_url=f"sqlite:///{tmp_path}/events.db",
+        cache_url=cache_url,
+        cache_timeout=5.0,
+    )
+
+
+@pytest.fixture
+async def gated(tmp_path: Path) -> AsyncIterator[GatedStore]:
+    """A real SQLite file, counted and gateable; shared by every app a test launches."""
+    async with open_backend("sqlite", tmp_path) as inner:
+        store = GatedStore(inner)
+        try:
+            yield store
+        finally:
+            store.open_all()
+
+
+@pytest.fixture
+async def launch(gated: GatedStore, cache_settings: Settings) -> AsyncIterator[Launch]:
+    """Start a real app instance (lifespan included) over ``gated``; each call is a new
+    instance with its own ReadThrough and cache client. All stop at teardown."""
+
+    @asynccontextmanager
+    async def use_gated(_: Settings) -> AsyncIterator[EventStore]:
+        yield gated
+
+    async with AsyncExitStack() as stack:
+        # Registered first, so it runs last: a failed test must not leave a reader paused.
+        stack.callback(gated.open_all)
+
+        async def start(settings: Settings | None = None) -> Instance:
+            app = create_app(settings or cache_settings, store=use_gated)
+            manager = await stack.enter_async_context(LifespanManager(app))
+            transport = httpx.ASGITransport(app=manager.app)
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(transport=transport, base_url="http://test")
+            )
+            return Instance(app, http)
+
+        yield start
+        gated.open_all()
+
+
+@pytest.fixture
+async def api(launch: Launch) -> Instance:
+    return await launch()

@@ -1,0 +1,123 @@
+"""Two app instances (two create_app() calls: separate ReadThrough, separate Redis clients)
+sharing one redis-server and one store, with the same settings, so the same key namespace:
+what two server processes behind a load balancer would share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from eventapi.events.schemas import EventRead
+from eventapi.settings import Settings
+from tests.cache.helpers import (
+    Instance,
+    JoinProbe,
+    Launch,
+    N,
+    assert_identical,
+    assert_shows,
+    create,
+    event,
+    item,
+    stampede,
+    within,
+)
+from tests.support.gated_store import GatedStore
+
+pytestmark = pytest.mark.parametrize("cache_kind", ["redis"])
+
+
+async def two_apps(launch: Launch, settings: Settings | None = None) -> list[Instance]:
+    return [await launch(settings), await launch(settings)]
+
+
+async def test_cold_item_stampede_across_two_apps_reads_the_store_once(
+    launch: Launch,
+    cache_settings: Settings,
+    gated: GatedStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The instance that loses the lease polls Redis for the winner's fill for up to
+    # cache_lease_wait seconds of wall time, then gives up and reads the store itself. 1000
+    # requests through ASGITransport take a second or so; a wide window keeps this test
+    # about the lease, not about the machine's speed.
+    wide = {"store_timeout": 30.0, "cache_lease_wait": 30.0}
+    apps = await two_apps(launch, cache_settings.model_copy(update=wide))
+    created = await create(apps[0].http, title="Popular")
+    before = gated.calls["get"]
+    gate = gated.arm("get")
+    probe = JoinProbe(N).wrap(monkeypatch, apps)
+
+    url = item(created["id"])
+    tasks = [asyncio.create_task(apps[n % 2].http.get(url)) for n in range(N)]
+    # One instance holds the lease and is paused in its store read; the other's flight
+    # found the lease BUSY and waits for the fill, with its 500 requests joined to it.
+    responses = await stampede(tasks, gate, probe, apps, gated, before + 1)
+    assert probe.entered == {0: N // 2, 1: N // 2}
+
+    assert_identical(responses)
+    assert responses[0].json() == created
+    assert gated.calls["get"] - before == 1  # not merely <= 2: the lease made one app wait
+    outcomes = [Counter(r.headers["x-cache"] for r in responses[n::2]) for n in (0, 1)]
+    assert sorted(outcomes, key=lambda c: c["MISS"]) == [{"HIT": N // 2}, {"MISS": N // 2}]
+
+
+async def test_load_paused_on_one_app_cannot_cache_the_old_version_after_a_write_on_the_other(
+    launch: Launch, gated: GatedStore
+) -> None:
+    first, second = await two_apps(launch)
+    old = await create(first.http, title="Old")
+    url = item(old["id"])
+    gate = gated.arm("get")
+    paused = asyncio.create_task(first.http.get(url))
+    await within(gate.read_done.wait())
+    assert isinstance(gate.value, EventRead)
+    assert gate.value.title == "Old"
+
+    put = await second.http.put(url, json=event(title="New"))
+    assert put.status_code == 200, put.text
+    new = put.json()
+
+    gate.open()
+    before = await within(paused)
+    assert before.json() in (old, new)
+
+    for app in (first, second, first, second):
+        assert_shows(await app.http.get(url), new)
+    reads = gated.calls["get"]
+    for app in (first, second):
+        response = await app.http.get(url)
+        assert_shows(response, new)
+        assert response.headers["x-cache"] == "HIT"
+    assert gated.calls["get"] == reads
+
+
+async def test_read_on_one_app_after_a_write_on_the_other_shows_the_write(
+    launch: Launch, gated: GatedStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write was acknowledged (by the other instance) before this read began, so the read
+    must show it, even though it joins a load that app1 began before the write: app2 cannot
+    detach app1's load, but the write revoked that load's lease, so its fill is refused and
+    the load looks again instead of handing out what it read."""
+    first, second = await two_apps(launch)
+    old = await create(first.http, title="Old")
+    url = item(old["id"])
+    gate = gated.arm("get")
+    paused = asyncio.create_task(first.http.get(url))
+    await within(gate.read_done.wait())
+
+    put = await second.http.put(url, json=event(title="New"))
+    assert put.status_code == 200, put.text
+    new = put.json()
+
+    probe = JoinProbe(expected=1).wrap(monkeypatch, [first])
+    after = asyncio.create_task(first.http.get(url))
+    await within(probe.all_in.wait())  # it has joined app1's paused load
+    assert first.reads.flight_count() == 1
+    gate.open()
+    assert_shows(await within(after), new)
+    await within(paused)
+    assert gated.calls["get"] == 2  # the paused load, then one look again after the refusal

@@ -1,0 +1,72 @@
+"""1000 concurrent reads of one cold key cost one store read, and all get the same bytes.
+
+How the test knows all 1000 requests are waiting before it lets the one store read finish:
+the store read is gated (GatedStore), and a JoinProbe counts requests entering the app's
+``ReadThrough.read``. That method runs without yielding up to ``await asyncio.shield(flight)``,
+so a counted request is already waiting on a flight; with ``flight_count() == 1`` and one
+store call, they all wait on the same one. Both conditions are awaited as asyncio.Events
+(set by the gate and by the probe), so the wait ends exactly when they hold, however long
+the 1000 requests take to get through routing (FastAPI runs the sync dependency in a thread
+pool, so a bounded asyncio.sleep(0) loop could run out before the threads are done).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+
+from tests.cache.helpers import (
+    EVENTS,
+    Instance,
+    JoinProbe,
+    N,
+    assert_identical,
+    create,
+    item,
+    stampede,
+)
+from tests.support.gated_store import GatedStore
+
+
+async def test_cold_item_stampede_reads_the_store_once(
+    api: Instance, gated: GatedStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = await create(api.http, title="Popular")  # a POST does not fill: still cold
+    before = gated.calls["get"]
+    gate = gated.arm("get")
+    probe = JoinProbe(N).wrap(monkeypatch, [api])
+
+    tasks = [asyncio.create_task(api.http.get(item(created["id"]))) for _ in range(N)]
+    responses = await stampede(tasks, gate, probe, [api], gated, before + 1)
+
+    assert gated.calls["get"] - before == 1
+    assert_identical(responses)
+    assert responses[0].json() == created
+    # All of them shared the one load (a latecomer would have been a HIT).
+    assert Counter(response.headers["x-cache"] for response in responses) == {"MISS": N}
+    assert (await api.http.get(item(created["id"]))).headers["x-cache"] == "HIT"
+    assert gated.calls["get"] - before == 1
+
+
+async def test_list_stampede_right_after_a_write_reads_the_store_once(
+    api: Instance, gated: GatedStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await create(api.http, title="First", date="2025-06-01T09:00:00")
+    warm = await api.http.get(EVENTS)
+    assert warm.headers["x-total-count"] == "1"
+    assert (await api.http.get(EVENTS)).headers["x-cache"] == "HIT"
+    added = await create(api.http, title="Second", date="2025-06-01T10:00:00")
+
+    before = gated.calls["list"]
+    gate = gated.arm("list")
+    probe = JoinProbe(N).wrap(monkeypatch, [api])
+    tasks = [asyncio.create_task(api.http.get(EVENTS)) for _ in range(N)]
+    responses = await stampede(tasks, gate, probe, [api], gated, before + 1)
+
+    assert gated.calls["list"] - before == 1
+    assert_identical(responses)
+    assert [entry["id"] for entry in responses[0].json()][-1] == added["id"]
+    assert {response.headers["x-total-count"] for response in responses} == {"2"}
+    assert Counter(response.headers["x-cache"] for response in responses) == {"MISS": N}

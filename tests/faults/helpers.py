@@ -1,0 +1,172 @@
+"""Shared helpers for the fault-injection tests: run the real app, poll it, read /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from prometheus_client.parser import text_string_to_metric_families
+
+from eventapi.app import create_app
+from eventapi.cache.guard import GuardedCache
+from eventapi.settings import Settings
+from eventapi.storage.base import EventStore
+from tests.support.backends import open_backend
+
+EVENTS = "/api/events"
+ITEM_ROUTE = "/api/events/{event_id}"
+# The issue's bound for one request while Redis is failing.
+OUTAGE_BUDGET = 0.25
+
+Json = dict[str, Any]
+
+
+def fault_settings(
+    tmp_path: Path, cache_url: str, *, breaker_reset: float = 0.2, cache_timeout: float = 0.05
+) -> Settings:
+    return Settings(
+        database_url=f"sqlite:///{tmp_path}/app.db",
+        cache_url=cache_url,
+        cache_timeout=cache_timeout,
+        cache_breaker_reset=breaker_reset,
+    )
+
+
+@dataclass
+class Harness:
+    http: httpx.AsyncClient
+    app: FastAPI
+    store: EventStore
+    settings: Settings
+
+    @property
+    def guard(self) -> GuardedCache:
+        cache = self.app.state.cache
+        assert isinstance(cache, GuardedCache)
+        return cache
+
+
+@asynccontextmanager
+async def running(settings: Settings, tmp_path: Path) -> AsyncIterator[Harness]:
+    """The real app (lifespan included) over a real SQLite file, and a client for it."""
+    async with open_backend("sqlite", tmp_path) as store:
+
+        @asynccontextmanager
+        async def use_store(_: Settings) -> AsyncIterator[EventStore]:
+            yield store
+
+        app = create_app(settings, store=use_store)
+        async with LifespanManager(app) as manager:
+            transport = httpx.ASGITransport(app=manager.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+                yield Harness(http, app, store, settings)
+
+
+def event_body(title: str, day: int = 1, **fields: Any) -> Json:
+    return {"title": title, "date": f"2025-06-{day:02d}T12:00:00", **fields}
+
+
+async def create(http: httpx.AsyncClient, title: str, day: int = 1, **fields: Any) -> Json:
+    response = await http.post(EVENTS, json=event_body(title, day, **fields))
+    assert response.status_code == 201, response.text
+    created: Json = response.json()
+    return created
+
+
+async def replace(http: httpx.AsyncClient, event_id: str, title: str, day: int = 1) -> Json:
+    response = await http.put(f"{EVENTS}/{event_id}", json=event_body(title, day))
+    assert response.status_code == 200, response.text
+    replaced: Json = response.json()
+    return replaced
+
+
+async def health(http: httpx.AsyncClient) -> Json:
+    response = await http.get("/health")
+    assert response.status_code == 200, response.text
+    body: Json = response.json()
+    return body
+
+
+async def wait_for_redis(
+    http: httpx.AsyncClient, state: str, step: float, max_polls: int = 100
+) -> None:
+    """Bounded readiness poll of /health until it reports ``redis: state``.
+
+    Polling also drives recovery: a call made while the breaker is open starts the probe.
+    """
+    seen: list[str] = []
+    for _ in range(max_polls):
+        body = await health(http)
+        if body["redis"] == state:
+            return
+        seen.append(body["redis"])
+        await asyncio.sleep(step)
+    pytest.fail(f"/health never said redis={state!r} in {max_polls} polls: {seen[-5:]}")
+
+
+async def read_until_hit(
+    http: httpx.AsyncClient, url: str, step: float, max_reads: int = 100
+) -> list[httpx.Response]:
+    """GET ``url`` until X-Cache is HIT (bounded); returns every response, the HIT last.
+    Waits ``step`` after a BYPASS (the breaker is open: give the probe its reset time)."""
+    responses: list[httpx.Response] = []
+    for _ in range(max_reads):
+        response = await http.get(url)
+        assert response.status_code == 200, response.text
+        responses.append(response)
+        if response.headers["x-cache"] == "HIT":
+            return responses
+        if response.headers["x-cache"] == "BYPASS":
+            await asyncio.sleep(step)
+    outcomes = [r.headers["x-cache"] for r in responses]
+    pytest.fail(f"{url} never came back as a cache HIT: {outcomes[-10:]}")
+
+
+@dataclass(frozen=True)
+class Timed:
+    response: httpx.Response
+    seconds: float
+
+
+async def timed(http: httpx.AsyncClient, method: str, url: str, **kwargs: Any) -> Timed:
+    started = time.perf_counter()
+    response = await http.request(method, url, **kwargs)
+    return Timed(response, time.perf_counter() - started)
+
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+async def scrape(http: httpx.AsyncClient) -> Samples:
+    response = await http.get("/metrics")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/plain")
+    samples: Samples = {}
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            samples[(sample.name, frozenset(sample.labels.items()))] = sample.value
+    return samples
+
+
+def value(
+    samples: Mapping[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
+    """One sample's value; 0 when the labelled child does not exist yet."""
+    return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+def redis_stat(raw_info: bytes, field: str) -> int:
+    """A field of a raw ``INFO`` reply, e.g. total_commands_processed."""
+    for line in raw_info.decode().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split(":", 1)[1])
+    raise AssertionError(f"{field} not in INFO reply: {raw_info[:200]!r}")

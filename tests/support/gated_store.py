@@ -1,0 +1,117 @@
+"""GatedStore: an EventStore that delegates to a real one, counts every call, and can hold a
+reader still at a chosen point, so a test can interleave a write with a read deterministically.
+
+``gate = store.arm("get")`` makes the NEXT ``get()`` call read from the inner store, record
+what it read in ``gate.value``, set ``gate.read_done`` and then wait for ``gate.release``
+before it returns. Later calls pass straight through (arm again for another pause). No
+sleeps: the test decides when the paused reader may go on.
+
+``store.calls["get"]`` counts calls per method name (every method, reads and writes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead
+from eventapi.storage.base import Backend, EventStore
+
+Gateable = Literal["get", "list"]
+
+
+class Gate:
+    """One pause of one store read."""
+
+    def __init__(self, method: Gateable) -> None:
+        self.method = method
+        self.read_done = asyncio.Event()
+        self.release = asyncio.Event()
+        # What the paused call read from the inner store (set just before read_done).
+        self.value: EventRead | EventPage | None = None
+
+    def open(self) -> None:
+        self.release.set()
+
+
+class GatedStore:
+    backend: Backend
+
+    def __init__(self, inner: EventStore) -> None:
+        self.inner = inner
+        self.backend = inner.backend
+        self.calls: Counter[str] = Counter()
+        self._armed: dict[str, Gate] = {}
+        self._gates: list[Gate] = []
+
+    def arm(self, method: Gateable) -> Gate:
+        """Pause the next call of ``method`` after its inner read, until the gate opens."""
+        if method in self._armed:
+            raise RuntimeError(f"{method}() is already armed")
+        gate = Gate(method)
+        self._armed[method] = gate
+        self._gates.append(gate)
+        return gate
+
+    def open_all(self) -> None:
+        """Release every gate (teardown: nothing may stay paused after a failed test)."""
+        for gate in self._gates:
+            gate.open()
+
+    async def _hold(self, method: str, value: EventRead | EventPage | None) -> None:
+        gate = self._armed.pop(method, None)
+        if gate is None:
+            return
+        gate.value = value
+        gate.read_done.set()
+        await gate.release.wait()
+
+    async def get(self, event_id: str) -> EventRead | None:
+        self.calls["get"] += 1
+        event = await self.inner.get(event_id)
+        await self._hold("get", event)
+        return event
+
+    async def list(self, query: EventQuery) -> EventPage:
+        self.calls["list"] += 1
+        page = await self.inner.list(query)
+        await self._hold("list", page)
+        return page
+
+    async def create(self, event: EventCreate) -> EventRead:
+        self.calls["create"] += 1
+        return await self.inner.create(event)
+
+    async def update(self, event_id: str, changes: Mapping[str, Any]) -> EventRead | None:
+        self.calls["update"] += 1
+        return await self.inner.update(event_id, changes)
+
+    async def delete(self, event_id: str) -> bool:
+        self.calls["delete"] += 1
+        return await self.inner.delete(event_id)
+
+    async def insert_missing(self, events: Sequence[EventRead]) -> int:
+        self.calls["insert_missing"] += 1
+        return await self.inner.insert_missing(events)
+
+    async def delete_all(self) -> int:
+        self.calls["delete_all"] += 1
+        return await self.inner.delete_all()
+
+    async def count(self) -> int:
+        self.calls["count"] += 1
+        return await self.inner.count()
+
+    async def ping(self) -> None:
+        self.calls["ping"] += 1
+        await self.inner.ping()
+
+    async def close(self) -> None:
+        # The wrapped store belongs to whoever opened it.
+        self.calls["close"] += 1
+
+
+def _conforms(store: GatedStore) -> EventStore:
+    return store  # mypy checks here that GatedStore satisfies the EventStore protocol
