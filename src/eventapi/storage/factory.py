@@ -22,6 +22,10 @@ async def open_store(settings: Settings) -> AsyncIterator[EventStore]:
         from eventapi.storage.mongo import MongoEventStore
 
         store = await MongoEventStore.open(settings.database_url, settings.store_timeout)
+    if settings.store_latency > 0:
+        from eventapi.storage.latency import DelayedStore
+
+        store = DelayedStore(store, settings.store_latency)
     try:
         yield store
     finally:

@@ -1,0 +1,57 @@
+"""A store wrapper that adds a fixed delay to every call.
+
+For benchmarks only (EVENTAPI_STORE_LATENCY): it models a database across a network, such
+as the remote MongoDB behind the original README's "50-100 ms uncached" figures, on a
+machine whose local SQLite answers in microseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead
+from eventapi.storage.base import Backend, EventStore
+
+
+class DelayedStore:
+    def __init__(self, inner: EventStore, delay: float) -> None:
+        self.inner = inner
+        self.delay = delay
+        self.backend: Backend = inner.backend
+
+    async def get(self, event_id: str) -> EventRead | None:
+        await asyncio.sleep(self.delay)
+        return await self.inner.get(event_id)
+
+    async def list(self, query: EventQuery) -> EventPage:
+        await asyncio.sleep(self.delay)
+        return await self.inner.list(query)
+
+    async def create(self, event: EventCreate) -> EventRead:
+        await asyncio.sleep(self.delay)
+        return await self.inner.create(event)
+
+    async def update(self, event_id: str, changes: Mapping[str, Any]) -> EventRead | None:
+        await asyncio.sleep(self.delay)
+        return await self.inner.update(event_id, changes)
+
+    async def delete(self, event_id: str) -> bool:
+        await asyncio.sleep(self.delay)
+        return await self.inner.delete(event_id)
+
+    async def insert_missing(self, events: Sequence[EventRead]) -> int:
+        return await self.inner.insert_missing(events)
+
+    async def delete_all(self) -> int:
+        return await self.inner.delete_all()
+
+    async def count(self) -> int:
+        return await self.inner.count()
+
+    async def ping(self) -> None:
+        await self.inner.ping()
+
+    async def close(self) -> None:
+        await self.inner.close()

@@ -1,0 +1,388 @@
+"""Cache contract: every backend of the Cache Protocol honours the same lease semantics.
+
+Each test runs against MemoryCache (with a fake clock) and RedisCache on a private
+redis-server (see the ``redis_server`` fixture). Time is the only thing the backends are
+driven differently for, through the small harness classes below: MemoryCache's clock is
+advanced, Redis's own expiry is observed through PTTL polls (bounded, never a bare sleep).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+import pytest
+
+from eventapi.cache.base import Cache, CacheKey, Lookup, LookupState
+from eventapi.cache.memory import MemoryCache
+from eventapi.cache.redis import RedisCache, connect
+from tests.support.redis_server import RedisServer
+
+ITEM = CacheKey("item:x")
+OTHER_ITEM = CacheKey("item:y")
+LIST = CacheKey("list:0123abcd", is_list=True)
+LONG_LEASE_MS = 60_000
+LONG_TTL_MS = 60_000
+POLL_DEADLINE = 5.0  # seconds; a generous bound for Redis's own expiry, not a timing claim
+
+PAYLOADS = [
+    pytest.param(b'{"id": "x"}', id="json"),
+    pytest.param(b"\n", id="newline"),
+    pytest.param(b"\x00", id="nul"),
+    pytest.param(b"a\nb\x00c\r\n\xff\xfe", id="mixed"),
+    pytest.param(bytes(range(256)) * 4, id="all-bytes"),
+    pytest.param(b"", id="empty"),
+]
+
+
+class FakeClock:
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class Harness(Protocol):
+    cache: Cache
+
+    async def let_lease_lapse(self, key: CacheKey, lookup: Lookup, lease_ms: int) -> None:
+        """Return once the lease on ``key`` granted in ``lookup`` (for ``lease_ms``) expired."""
+        ...
+
+    async def check_value_expiry(self, key: CacheKey, resolved: str, ttl_ms: int) -> None:
+        """Assert that the value filled at ``resolved`` with ``ttl_ms`` expires in time."""
+        ...
+
+
+class MemoryHarness:
+    def __init__(self) -> None:
+        self.clock = FakeClock()
+        self.cache: Cache = MemoryCache(clock=self.clock)
+
+    async def let_lease_lapse(self, key: CacheKey, lookup: Lookup, lease_ms: int) -> None:
+        self.clock.advance(lease_ms / 1000 * 0.98)
+        still_held = await self.cache.lease(key, lease_ms)
+        assert still_held.state is LookupState.BUSY, "lease expired before lease_ms"
+        self.clock.advance(lease_ms / 1000 * 0.04)
+
+    async def check_value_expiry(self, key: CacheKey, resolved: str, ttl_ms: int) -> None:
+        self.clock.advance(ttl_ms / 1000 * 0.98)
+        before = await self.cache.lease(key, LONG_LEASE_MS)
+        assert before.state is LookupState.HIT, "value expired before its TTL"
+        self.clock.advance(ttl_ms / 1000 * 0.04)
+        after = await self.cache.lease(key, LONG_LEASE_MS)
+        assert after.state is LookupState.LEASED, "value outlived its TTL"
+
+
+class RedisHarness:
+    def __init__(self, server: RedisServer) -> None:
+        self.server = server
+        self.cache: Cache = RedisCache(
+            connect(server.url, timeout=1.0), namespace=f"test-{uuid.uuid4().hex}"
+        )
+
+    def pttl(self, key: str) -> int:
+        reply = self.server.command("PTTL", key)
+        assert reply.startswith(b":"), reply
+        return int(reply[1:].strip())
+
+    async def let_lease_lapse(self, key: CacheKey, lookup: Lookup, lease_ms: int) -> None:
+        lease_key = lookup.resolved + ":lease"
+        first = self.pttl(lease_key)
+        assert first == -2 or 0 <= first <= lease_ms, f"lease PTTL {first} exceeds {lease_ms}"
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + POLL_DEADLINE
+        while self.pttl(lease_key) != -2:  # -2: the key no longer exists
+            assert loop.time() < deadline, "lease key never expired"
+            await asyncio.sleep(0.005)  # poll interval of a bounded wait on the server
+
+    async def check_value_expiry(self, key: CacheKey, resolved: str, ttl_ms: int) -> None:
+        remaining = self.pttl(resolved)
+        assert 0 < remaining <= ttl_ms
+        assert remaining > ttl_ms - POLL_DEADLINE * 1000
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    made: Harness
+    if request.param == "memory":
+        made = MemoryHarness()
+    else:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        made = RedisHarness(server)
+    try:
+        yield made
+    finally:
+        await made.cache.close()
+
+
+async def leased(cache: Cache, key: CacheKey, lease_ms: int = LONG_LEASE_MS) -> Lookup:
+    lookup = await cache.lease(key, lease_ms)
+    assert lookup.state is LookupState.LEASED
+    assert lookup.token is not None
+    return lookup
+
+
+async def put(cache: Cache, key: CacheKey, value: bytes, ttl_ms: int = LONG_TTL_MS) -> str:
+    lookup = await leased(cache, key)
+    assert lookup.token is not None
+    assert await cache.fill(lookup.resolved, lookup.token, value, ttl_ms) is True
+    return lookup.resolved
+
+
+async def state_of(cache: Cache, key: CacheKey) -> LookupState:
+    return (await cache.lease(key, LONG_LEASE_MS)).state
+
+
+# --- lease / fill ---------------------------------------------------------------------------
+
+
+async def test_lease_on_empty_key_grants_a_lease_with_a_token(harness: Harness) -> None:
+    lookup = await harness.cache.lease(ITEM, LONG_LEASE_MS)
+
+    assert lookup.state is LookupState.LEASED
+    assert isinstance(lookup.token, str)
+    assert lookup.token
+    assert lookup.value is None
+    assert lookup.resolved.endswith("item:x")
+
+
+async def test_second_lease_while_the_first_is_held_is_busy(harness: Harness) -> None:
+    first = await leased(harness.cache, ITEM)
+
+    second = await harness.cache.lease(ITEM, LONG_LEASE_MS)
+
+    assert second.state is LookupState.BUSY
+    assert second.token is None
+    assert second.value is None
+    assert second.resolved == first.resolved
+
+
+async def test_leases_of_different_keys_are_independent(harness: Harness) -> None:
+    first = await leased(harness.cache, ITEM)
+    second = await leased(harness.cache, OTHER_ITEM)
+
+    assert first.resolved != second.resolved
+    assert first.token != second.token
+
+
+@pytest.mark.parametrize("value", PAYLOADS)
+async def test_fill_with_the_lease_token_stores_the_exact_bytes(
+    harness: Harness, value: bytes
+) -> None:
+    lookup = await leased(harness.cache, ITEM)
+    assert lookup.token is not None
+
+    assert await harness.cache.fill(lookup.resolved, lookup.token, value, LONG_TTL_MS) is True
+
+    for _ in range(2):  # a hit is repeatable: it neither consumes the value nor leases
+        hit = await harness.cache.lease(ITEM, LONG_LEASE_MS)
+        assert hit.state is LookupState.HIT
+        assert hit.value == value
+        assert type(hit.value) is bytes
+        assert hit.token is None
+        assert hit.resolved == lookup.resolved
+
+
+async def test_fill_with_a_wrong_token_is_refused_and_stores_nothing(harness: Harness) -> None:
+    lookup = await leased(harness.cache, ITEM)
+    assert lookup.token is not None
+
+    assert await harness.cache.fill(lookup.resolved, "not-the-token", b"bad", LONG_TTL_MS) is False
+
+    # Nothing stored, and the rightful holder's lease is untouched.
+    assert await state_of(harness.cache, ITEM) is LookupState.BUSY
+    assert await harness.cache.fill(lookup.resolved, lookup.token, b"good", LONG_TTL_MS) is True
+    hit = await harness.cache.lease(ITEM, LONG_LEASE_MS)
+    assert hit.value == b"good"
+
+
+async def test_a_token_is_good_for_one_fill_only(harness: Harness) -> None:
+    lookup = await leased(harness.cache, ITEM)
+    assert lookup.token is not None
+    assert await harness.cache.fill(lookup.resolved, lookup.token, b"first", LONG_TTL_MS) is True
+
+    assert await harness.cache.fill(lookup.resolved, lookup.token, b"again", LONG_TTL_MS) is False
+
+    hit = await harness.cache.lease(ITEM, LONG_LEASE_MS)
+    assert hit.state is LookupState.HIT
+    assert hit.value == b"first"
+
+
+async def test_fill_without_any_lease_is_refused(harness: Harness) -> None:
+    lookup = await leased(harness.cache, ITEM)
+    assert lookup.token is not None
+
+    # The token of item:x does not open item:y (which was never leased).
+    other = lookup.resolved.replace("item:x", "item:y")
+    assert await harness.cache.fill(other, lookup.token, b"bad", LONG_TTL_MS) is False
+
+    assert await state_of(harness.cache, OTHER_ITEM) is LookupState.LEASED
+
+
+# --- invalidate / retire_all ----------------------------------------------------------------
+
+
+async def test_invalidate_refuses_a_fill_with_a_pre_invalidation_token(harness: Harness) -> None:
+    """The stale-set race: a reader loads the old value, a writer commits and invalidates,
+    then the reader tries to fill. Its fill must be refused."""
+    reader = await leased(harness.cache, ITEM)
+    assert reader.token is not None
+
+    await harness.cache.invalidate(["item:x"])
+
+    assert await harness.cache.fill(reader.resolved, reader.token, b"old", LONG_TTL_MS) is False
+    after = await harness.cache.lease(ITEM, LONG_LEASE_MS)
+    assert after.state is LookupState.LEASED  # the lease was deleted too, not just the value
+    assert after.token != reader.token
+
+
+async def test_invalidate_deletes_the_value(harness: Harness) -> None:
+    await put(harness.cache, ITEM, b"old")
+
+    await harness.cache.invalidate(["item:x"])
+
+    assert await state_of(harness.cache, ITEM) is LookupState.LEASED
+
+
+async def test_invalidate_retires_list_pages_but_keeps_other_items(harness: Harness) -> None:
+    list_resolved = await put(harness.cache, LIST, b"page")
+    await put(harness.cache, OTHER_ITEM, b"other")
+
+    await harness.cache.invalidate(["item:x"])
+
+    after = await harness.cache.lease(LIST, LONG_LEASE_MS)
+    assert after.state is LookupState.LEASED
+    assert after.resolved != list_resolved  # a new generation, not a deleted key
+    kept = await harness.cache.lease(OTHER_ITEM, LONG_LEASE_MS)
+    assert kept.state is LookupState.HIT
+    assert kept.value == b"other"
+
+
+async def test_invalidate_with_no_items_still_retires_list_pages(harness: Harness) -> None:
+    await put(harness.cache, LIST, b"page")
+
+    await harness.cache.invalidate([])
+
+    assert await state_of(harness.cache, LIST) is LookupState.LEASED
+
+
+async def test_a_list_fill_leased_before_invalidate_is_never_visible(harness: Harness) -> None:
+    reader = await leased(harness.cache, LIST)
+    assert reader.token is not None
+
+    await harness.cache.invalidate(["item:x"])
+    # Whether the backend refuses it or parks it under the retired generation, nobody sees it.
+    await harness.cache.fill(reader.resolved, reader.token, b"stale page", LONG_TTL_MS)
+
+    assert await state_of(harness.cache, LIST) is LookupState.LEASED
+
+
+async def test_retire_all_retires_items_and_lists(harness: Harness) -> None:
+    await put(harness.cache, ITEM, b"item")
+    await put(harness.cache, LIST, b"page")
+    held = await leased(harness.cache, OTHER_ITEM)
+    assert held.token is not None
+
+    await harness.cache.retire_all()
+
+    assert await state_of(harness.cache, ITEM) is LookupState.LEASED
+    assert await state_of(harness.cache, LIST) is LookupState.LEASED
+    # A fill leased before retire_all never becomes visible, and the key can be leased anew
+    # (this lease is for the new resolved key; the earlier one is already LEASED above).
+    await harness.cache.fill(held.resolved, held.token, b"stale", LONG_TTL_MS)
+    after = await harness.cache.lease(OTHER_ITEM, LONG_LEASE_MS)
+    assert after.state is LookupState.LEASED
+    assert after.resolved != held.resolved
+
+
+# --- expiry ---------------------------------------------------------------------------------
+
+
+async def test_a_lease_expires_after_lease_ms(harness: Harness) -> None:
+    first = await leased(harness.cache, ITEM, lease_ms=50)
+    assert first.token is not None
+
+    await harness.let_lease_lapse(ITEM, first, 50)
+
+    second = await leased(harness.cache, ITEM)
+    assert second.token != first.token
+    assert second.token is not None
+    # The lapsed holder can no longer fill; the new holder can.
+    assert await harness.cache.fill(first.resolved, first.token, b"late", LONG_TTL_MS) is False
+    assert await harness.cache.fill(second.resolved, second.token, b"new", LONG_TTL_MS) is True
+    hit = await harness.cache.lease(ITEM, LONG_LEASE_MS)
+    assert hit.value == b"new"
+
+
+async def test_a_fill_with_an_expired_lease_is_refused(harness: Harness) -> None:
+    """base.py: fill stores the value "only if that lease is still current"."""
+    lookup = await leased(harness.cache, ITEM, lease_ms=50)
+    assert lookup.token is not None
+
+    await harness.let_lease_lapse(ITEM, lookup, 50)
+
+    assert await harness.cache.fill(lookup.resolved, lookup.token, b"late", LONG_TTL_MS) is False
+    assert await state_of(harness.cache, ITEM) is LookupState.LEASED
+
+
+async def test_a_filled_value_expires_after_its_ttl(harness: Harness) -> None:
+    resolved = await put(harness.cache, ITEM, b"value", ttl_ms=LONG_TTL_MS)
+
+    await harness.check_value_expiry(ITEM, resolved, LONG_TTL_MS)
+
+
+# --- backend-specific -----------------------------------------------------------------------
+
+
+async def test_memory_cache_evicts_the_least_recently_used_entry() -> None:
+    cache = MemoryCache(max_entries=2, clock=FakeClock())
+    a, b, c = CacheKey("item:a"), CacheKey("item:b"), CacheKey("item:c")
+    await put(cache, a, b"a")
+    await put(cache, b, b"b")
+    assert (await cache.lease(a, LONG_LEASE_MS)).state is LookupState.HIT  # a is now newest
+
+    await put(cache, c, b"c")
+
+    assert len(cache) == 2
+    assert (await cache.lease(a, LONG_LEASE_MS)).value == b"a"
+    assert (await cache.lease(c, LONG_LEASE_MS)).value == b"c"
+    assert await state_of(cache, b) is LookupState.LEASED  # b was evicted
+    await cache.close()
+
+
+async def test_redis_namespaces_do_not_collide(redis_server: RedisServer) -> None:
+    one = RedisCache(connect(redis_server.url, timeout=1.0), namespace="ns-one")
+    two = RedisCache(connect(redis_server.url, timeout=1.0), namespace="ns-two")
+    try:
+        await put(one, ITEM, b"one")
+        await put(one, LIST, b"one page")
+
+        # Same names in the other namespace: no value, no lease held.
+        mine = await leased(two, ITEM)
+        assert mine.token is not None
+        assert await two.fill(mine.resolved, mine.token, b"two", LONG_TTL_MS) is True
+        await put(two, LIST, b"two page")
+
+        await one.invalidate(["item:x"])
+        await one.retire_all()
+
+        assert (await two.lease(ITEM, LONG_LEASE_MS)).value == b"two"
+        assert (await two.lease(LIST, LONG_LEASE_MS)).value == b"two page"
+        assert await state_of(one, ITEM) is LookupState.LEASED
+
+        raw = redis_server.command("KEYS", "*")
+        for name in (b"item:x", b"list:0123abcd", b"epoch", b"generation"):
+            assert name in raw
+        keys = [line for line in raw.split(b"\r\n") if line and line[:1] not in (b"*", b"$")]
+        assert keys
+        assert all(k.startswith((b"ns-one:", b"ns-two:")) for k in keys), keys
+    finally:
+        await one.close()
+        await two.close()
