@@ -17,6 +17,7 @@ from eventapi.errors import install_error_handlers
 from eventapi.events.router import router as events_router
 from eventapi.events.service import EventService, Ttls
 from eventapi.http.body_limit import BodyLimitMiddleware
+from eventapi.http.fastpath import ItemReadFastPath
 from eventapi.http.health import router as health_router
 from eventapi.http.metrics import LatencyMiddleware
 from eventapi.http.metrics import router as metrics_router
@@ -62,6 +63,7 @@ def create_app(
                 opened_cache,
                 lease_seconds=settings.store_timeout,
                 wait_seconds=settings.cache_lease_wait,
+                peek=opened_cache.peek if opened_cache is not None else None,
             )
             ttls = Ttls(settings.cache_ttl, settings.cache_missing_ttl, settings.cache_list_ttl)
             app.state.store = opened_store
@@ -88,7 +90,9 @@ def create_app(
         for route in router.routes
         if isinstance(route, APIRoute)
     ]
+    # Outermost last: latency -> item fast path -> body limit -> FastAPI.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(ItemReadFastPath)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     return app
 

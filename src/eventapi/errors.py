@@ -107,11 +107,13 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def problem_for(exc: EventApiError, path: str) -> Response:
+    return problem_response(exc.status, exc.detail, slug=exc.slug, title=exc.title, instance=path)
+
+
 async def _on_domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, EventApiError)
-    return problem_response(
-        exc.status, exc.detail, slug=exc.slug, title=exc.title, instance=request.url.path
-    )
+    return problem_for(exc, request.url.path)
 
 
 async def _on_validation_error(request: Request, exc: Exception) -> Response:

@@ -44,6 +44,7 @@ class GuardedCache:
         self._pending_lists = False
         self._retire_all_pending = False
         self._probe: asyncio.Task[None] | None = None
+        self._inner_peek: Callable[[CacheKey], bytes | None] | None = getattr(inner, "peek", None)
         self._prober: asyncio.Task[None] | None = None
 
     @property
@@ -66,6 +67,12 @@ class GuardedCache:
             raise CacheUnavailable(op) from exc
         self.breaker.record_success()
         return result
+
+    def peek(self, key: CacheKey) -> bytes | None:
+        """Synchronous hit from an in-process cache; None (ask lease()) for any other."""
+        if self._inner_peek is None or not self.breaker.allows_calls():
+            return None
+        return self._inner_peek(key)
 
     async def lease(self, key: CacheKey, lease_ms: int) -> Lookup:
         return await self._call("lease", lambda: self.inner.lease(key, lease_ms))

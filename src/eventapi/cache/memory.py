@@ -30,6 +30,15 @@ class MemoryCache:
         resolved = f"{self._epoch}:{key.name}"
         return f"{resolved}:g{self._generation}" if key.is_list else resolved
 
+    def peek(self, key: CacheKey) -> bytes | None:
+        """The value if present and fresh, synchronously (no lease is taken on a miss)."""
+        resolved = self._resolve(key)
+        entry = self._values.get(resolved)
+        if entry is None or entry[0] <= self._clock():
+            return None
+        self._values.move_to_end(resolved)
+        return entry[1]
+
     async def lease(self, key: CacheKey, lease_ms: int) -> Lookup:
         now = self._clock()
         resolved = self._resolve(key)

@@ -40,8 +40,16 @@ def jittered_ms(ttl: float) -> int:
 
 
 class ReadThrough:
-    def __init__(self, cache: Cache | None, lease_seconds: float, wait_seconds: float) -> None:
+    def __init__(
+        self,
+        cache: Cache | None,
+        lease_seconds: float,
+        wait_seconds: float,
+        peek: Callable[[CacheKey], bytes | None] | None = None,
+    ) -> None:
         self.cache = cache
+        # A synchronous lookup (the in-process cache) answers a hit without a task.
+        self._peek = peek
         self._lease_ms = int(lease_seconds * 1000)
         self._wait = wait_seconds
         self._flights: dict[str, asyncio.Task[Read]] = {}
@@ -50,6 +58,10 @@ class ReadThrough:
         return len(self._flights)
 
     async def read(self, key: CacheKey, load: Loader) -> Read:
+        if self._peek is not None:
+            value = self._peek(key)
+            if value is not None:
+                return Read(value, "HIT")
         flight = self._flights.get(key.name)
         if flight is None:
             flight = asyncio.create_task(self._lead(key, load))

@@ -8,10 +8,9 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from eventapi.deps import ServiceDep
 from eventapi.errors import Problem
+from eventapi.events.responses import JSON, served_parts
 from eventapi.events.schemas import DeleteResult, EventCreate, EventQuery, EventRead, EventUpdate
 from eventapi.events.service import Served
-
-JSON = "application/json"
 
 EventId = Annotated[
     str,
@@ -31,22 +30,9 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
 IfNoneMatch = Annotated[str | None, Header(description="ETag(s) from an earlier response")]
 
 
-def _etag_matches(if_none_match: str, etag: str) -> bool:
-    """RFC 9110 If-None-Match: weak comparison over a comma-separated list, or "*"."""
-    if if_none_match.strip() == "*":
-        return True
-    return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
-
-
 def _served(served: Served, if_none_match: str | None) -> Response:
-    entry = served.entry
-    headers = {"ETag": entry.etag, "X-Cache": served.outcome, "Cache-Control": "no-cache"}
-    if entry.total:
-        headers["X-Total-Count"] = entry.total
-        headers["Link"] = entry.link
-    if if_none_match and _etag_matches(if_none_match, entry.etag):
-        return Response(status_code=304, headers=headers)
-    return Response(entry.body, media_type=JSON, headers=headers)
+    status, headers, body = served_parts(served, if_none_match)
+    return Response(body, status, headers=headers)
 
 
 router = APIRouter(prefix="/api/events", tags=["events"], responses=_problems(422, 503))

@@ -40,9 +40,8 @@ class LatencyMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            route = scope.get("route")
             # The route template, not the raw path, keeps the label set small.
-            name = getattr(route, "path", "unmatched")
+            name = scope.get("eventapi.route") or getattr(scope.get("route"), "path", "unmatched")
             self.histogram.labels(scope["method"], name, str(status)).observe(
                 time.perf_counter() - started
             )
