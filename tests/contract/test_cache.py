@@ -19,6 +19,7 @@ from eventapi.cache.base import Cache, CacheKey, Lookup, LookupState
 from eventapi.cache.memory import MemoryCache
 from eventapi.cache.redis import RedisCache, connect
 from tests.support.redis_server import RedisServer
+from tests.support.timing import FakeClock
 
 ITEM = CacheKey("item:x")
 OTHER_ITEM = CacheKey("item:y")
@@ -35,17 +36,6 @@ PAYLOADS = [
     pytest.param(bytes(range(256)) * 4, id="all-bytes"),
     pytest.param(b"", id="empty"),
 ]
-
-
-class FakeClock:
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class Harness(Protocol):

@@ -5,17 +5,7 @@ from __future__ import annotations
 import pytest
 
 from eventapi.cache.breaker import BreakerState, CircuitBreaker
-
-
-class FakeClock:
-    def __init__(self, start: float = 500.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.support.timing import FakeClock
 
 
 @pytest.fixture

@@ -19,21 +19,11 @@ from redis.exceptions import ResponseError
 from eventapi.cache.base import Cache, CacheBackend, CacheKey, CacheUnavailable, Lookup, LookupState
 from eventapi.cache.breaker import BreakerState, CircuitBreaker
 from eventapi.cache.guard import MAX_PENDING, GuardedCache
+from tests.support.timing import FakeClock, settle
 
 KEY = CacheKey("item:x")
 BUDGET = 0.05
 RESET = 3.0
-
-
-class FakeClock:
-    def __init__(self, start: float = 500.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class FakeCache:
@@ -128,15 +118,6 @@ async def rig() -> AsyncIterator[Rig]:
     made = Rig()
     yield made
     await made.guard.close()
-
-
-async def settle(done: Callable[[], bool], limit: int = 200) -> None:
-    """Let other tasks run until ``done()`` holds (bounded by a number of loop turns)."""
-    for _ in range(limit):
-        if done():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition not reached")
 
 
 OPERATIONS: dict[str, Callable[[GuardedCache], Awaitable[object]]] = {

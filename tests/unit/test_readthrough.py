@@ -6,13 +6,14 @@ Synchronisation is by events and by counting loop turns, never by timed sleeps.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import pytest
 
 from eventapi.cache.base import CacheKey, CacheUnavailable, Lookup, LookupState
 from eventapi.cache.memory import MemoryCache
 from eventapi.cache.readthrough import Read, ReadThrough
+from tests.support.timing import settle
 
 KEY = CacheKey("item:x")
 LIST = CacheKey("list:abc", is_list=True)
@@ -52,15 +53,6 @@ class WatchedCache(MemoryCache):
         if lookup.state is LookupState.BUSY:
             self.busy.set()
         return lookup
-
-
-async def settle(done: Callable[[], bool], limit: int = 200) -> None:
-    """Let other tasks run until ``done()`` holds (bounded by a number of loop turns)."""
-    for _ in range(limit):
-        if done():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition not reached")
 
 
 async def turns(count: int = 10) -> None:
