@@ -5,11 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run seed test lint typecheck unit clean
+.PHONY: help install run seed bench test lint typecheck unit clean
 
 help:
 	@echo "make run    start the API on http://localhost:8000"
 	@echo "make seed   insert the sample events"
+	@echo "make bench  benchmark the API (writes docs/benchmarks.md and .svg)"
 	@echo "make test   lint, type-check and run the whole test suite"
 
 # Reinstalls when the dependency list or the pins change.
@@ -27,6 +28,9 @@ run: install
 
 seed: install
 	$(BIN)/eventapi seed --insert-samples
+
+bench: install
+	$(BIN)/eventapi bench
 
 lint: install
 	$(BIN)/ruff check .

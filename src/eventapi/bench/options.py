@@ -1,0 +1,30 @@
+"""The options of one `eventapi bench` run (cli.py parses them from the command line)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class Options:
+    events: int = 10_000
+    duration: float = 5.0
+    connections: int = 64
+    hot: int = 100
+    store_latency: float = 0.05
+    out: Path = Path("docs/benchmarks.md")
+    loadgen: str = "auto"  # python | wrk | auto
+    workers: int = 1
+    stampede: int = 1000
+    warmup: float = 1.0
+    pin: bool = True
+    command: str = "eventapi bench"
+    is_quick: bool = False
+
+    def quick(self) -> Options:
+        """Tiny sizes for smoke tests."""
+        return dataclasses.replace(
+            self, events=300, duration=0.5, stampede=200, warmup=0.2, is_quick=True
+        )

@@ -1,0 +1,135 @@
+"""The results: a table on stdout, and docs/benchmarks.md with the machine, the command,
+the table, the issue's targets (met or not) and the SVG chart beside it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from eventapi.bench import chart, machine
+from eventapi.bench.options import Options
+from eventapi.bench.pinning import Pinning
+from eventapi.bench.results import Row, floor_rps
+from eventapi.bench.table import HEAD, cells, text_table
+from eventapi.bench.targets import evaluate
+
+KEEP = "<!-- eventapi bench: everything below this line is kept when the file is regenerated -->"
+
+
+def _md_row(values: Sequence[str]) -> str:
+    return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
+
+
+def markdown(rows: Sequence[Row], opts: Options, generator: str, pinning: Pinning) -> str:
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    svg_name = opts.out.with_suffix(".svg").name
+    ms = opts.store_latency * 1000
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `eventapi bench` on {now}; every number below comes from that one run,",
+        "so the ratios compare measurements taken minutes apart on the same machine.",
+        "",
+        *(QUICK if opts.is_quick else []),
+        "## Machine and command",
+        "",
+        "| | |",
+        "|---|---|",
+        *(_md_row([k, v]) for k, v in machine.describe(generator)),
+        _md_row(["pinning", pinning.describe()]),
+        _md_row(["server", "uvicorn, 1 worker unless the row says otherwise, --no-access-log"]),
+        _md_row(["command", f"`{opts.command}`"]),
+        _md_row(["date", now]),
+        _md_row(
+            [
+                "sizes",
+                f"{opts.events:,} events, {opts.duration:g} s per scenario after "
+                f"{opts.warmup:g} s of warm-up, {opts.connections} connections, hot set of "
+                f"{opts.hot} ids",
+            ]
+        ),
+        "",
+        "## Results",
+        "",
+        _md_row(HEAD),
+        _md_row(["---"] * 3 + ["---:"] * (len(HEAD) - 4) + ["---"]),
+        *(_md_row(cells(r)) for r in rows),
+        "",
+        "`x floor`: requests/s over the mean of the floor's measurements by the same load",
+        "generator with as many connections (blank at other connection counts).",
+        "`store reads`: the server's `eventapi_store_operations_total` (get + list) counted",
+        "during the measured period; `hit ratio`: hits over cache lookups in",
+        "`eventapi_cache_requests_total`. `errors`: failed connections and non-2xx/3xx answers.",
+        "",
+        *_floor_spread(rows),
+        f"![Latency, cached vs uncached, p50 and p99]({svg_name})",
+        "",
+        "## Targets (issue 4)",
+        "",
+        "| target | measured | |",
+        "|---|---|---|",
+        *(_md_row([t.text, t.measured, t.verdict]) for t in evaluate(rows, ms)),
+        "",
+        "## What each scenario does",
+        "",
+        *(note.replace("{ms}", f"{ms:g}") for note in SCENARIO_NOTES),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+QUICK = ["**Quick run** (`--quick`): smoke-test sizes, too small to draw conclusions from.", ""]
+
+
+def _floor_spread(rows: Sequence[Row]) -> list[str]:
+    """How far apart the floor's measurements were: the run's own noise."""
+    lines = []
+    for (generator, _), values in floor_rps(list(rows)).items():
+        if len(values) > 1:
+            spread = (max(values) - min(values)) / max(values)
+            shown = " and ".join(f"{v:,.0f}" for v in values)
+            lines.append(
+                f"The floor measured by {generator} at the start and at the end of the run: "
+                f"{shown} req/s ({spread:.0%} apart), a measure of this machine's noise."
+            )
+    return [*lines, ""] if lines else []
+
+
+SCENARIO_NOTES = [
+    "1. **floor**: a bare ASGI app (`eventapi.bench.floor`) answering every request with the",
+    "   bytes of a cached event GET, on the same uvicorn command line as the app. 1b: the",
+    "   same with the bundled Python generator (when wrk drives the rest: how close it gets);",
+    "   1c: again at the end of the run (drift and noise).",
+    "2. **cached item GET**: GET /api/events/{id} over a hot set of ids, each read once",
+    "   before the run; memory:// and a private redis-server; and at concurrency 1.",
+    "3. **uncached item GET**: the same requests with `EVENTAPI_CACHE_URL=none`.",
+    "4. **Zipf reads + writes**: ids drawn with P(rank k) ~ 1/k^1.1 over every event, 5% of",
+    "   requests a PATCH of the title to a new version number (writes follow the same Zipf",
+    "   popularity). A read sent after a write to its id was acknowledged that returns an",
+    "   older version is a stale read. Bundled Python generator; the same workload warms up",
+    "   first, and stale reads of the warm-up are reported too.",
+    "5. **cold-key stampede**: a PATCH retires one event's entry, then that many connections,",
+    "   all opened beforehand, send one GET of it each at once; store reads should be 1.",
+    "6. **list queries**: six realistic query strings, cached (warmed) vs cache off.",
+    "7. **slow store**: 2 and 3 again with `EVENTAPI_STORE_LATENCY` ({ms} ms added to every",
+    "   store call), modelling the remote MongoDB of the original README's figures.",
+    "8. **2 workers** (`--workers 2`): `uvicorn --workers 2`, the floor and the cached item",
+    "   GET with a shared Redis; nothing pinned, as two workers need both CPUs.",
+]
+
+
+def finish(rows: Sequence[Row], opts: Options, generator: str, pinning: Pinning) -> None:
+    print(f"load generator: {generator}; pinning: {pinning.describe()}")
+    print(text_table(rows))
+    kept = ""
+    if opts.out.exists():
+        previous = opts.out.read_text()
+        if KEEP in previous:
+            kept = previous[previous.index(KEEP) + len(KEEP) :].lstrip("\n")
+    opts.out.parent.mkdir(parents=True, exist_ok=True)
+    text = markdown(rows, opts, generator, pinning) + "\n" + KEEP + "\n" + kept
+    opts.out.write_text(text)
+    by_key = {r.key: r for r in rows}
+    svg = chart.svg(by_key, opts.store_latency * 1000, opts.connections)
+    opts.out.with_suffix(".svg").write_text(svg)
+    print(f"\nwrote {opts.out} and {opts.out.with_suffix('.svg')}")

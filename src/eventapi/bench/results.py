@@ -1,0 +1,81 @@
+"""One row of the results table per scenario, and the scenario names (stable keys)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eventapi.bench.client import Delta
+from eventapi.bench.stats import LoadResult
+
+# key -> label, in table order. The {latency} placeholder is the simulated store latency.
+SCENARIOS: dict[str, str] = {
+    "floor": "1 floor: bare ASGI app, same bytes",
+    "floor-python": "1b floor, bundled Python generator",
+    "floor-end": "1c floor again, at the end of the run",
+    "cached-memory": "2 cached item GET, hot set",
+    "cached-redis": "2 cached item GET, hot set",
+    "cached-c1": "2 cached item GET, concurrency 1",
+    "uncached": "3 uncached item GET",
+    "zipf-memory": "4 Zipf reads + writes",
+    "zipf-redis": "4 Zipf reads + writes",
+    "stampede-memory": "5 cold-key stampede",
+    "stampede-redis": "5 cold-key stampede",
+    "lists-cached": "6 list queries, cached",
+    "lists-uncached": "6 list queries, uncached",
+    "slow-cached": "7 cached item GET, {latency} store",
+    "slow-uncached": "7 uncached item GET, {latency} store",
+    "floor-workers": "8 floor, {workers} workers",
+    "cached-workers": "8 cached item GET, {workers} workers",
+}
+# Rows every run has (the others depend on the options and on wrk being used).
+ALWAYS = [k for k in SCENARIOS if k not in {"floor-python", "floor-workers", "cached-workers"}]
+
+
+@dataclass
+class Row:
+    key: str
+    label: str
+    cache: str  # memory | redis | none | - (the floor)
+    load: LoadResult | None = None
+    ratio: float | None = None  # requests/s over the floor's (same load generator)
+    store_reads: int | None = None
+    per_1k: float | None = None  # store reads per 1000 requests
+    hit_ratio: float | None = None
+    stale: int | None = None  # reads that missed an acknowledged write (where checked)
+    note: str = ""
+    skipped: str = ""  # why the scenario did not run
+
+    def add_delta(self, delta: Delta | None) -> None:
+        if delta is None or self.load is None:
+            return
+        self.store_reads = delta.store_reads
+        if self.load.requests:
+            self.per_1k = 1000 * delta.store_reads / self.load.requests
+        self.hit_ratio = delta.hit_ratio
+
+
+def label(key: str, latency_ms: float, workers: int) -> str:
+    return SCENARIOS[key].format(latency=f"{latency_ms:g} ms", workers=workers)
+
+
+FLOORS = ("floor", "floor-python", "floor-end")
+
+
+def floor_rps(rows: list[Row]) -> dict[tuple[str, int], list[float]]:
+    """The 1-worker floor's requests/s by (load generator, connections), each time measured."""
+    out: dict[tuple[str, int], list[float]] = {}
+    for row in rows:
+        if row.key in FLOORS and row.load is not None and row.load.rps:
+            out.setdefault((row.load.generator, row.load.connections), []).append(row.load.rps)
+    return out
+
+
+def set_ratios(rows: list[Row]) -> None:
+    """requests/s over the mean of the floor's measurements with the same load generator
+    and connection count (the floor is measured at the start and at the end of a run)."""
+    floors = floor_rps(rows)
+    for row in rows:
+        if row.load is not None and not row.key.startswith("stampede"):
+            same = floors.get((row.load.generator, row.load.connections))
+            if same:
+                row.ratio = row.load.rps / (sum(same) / len(same))

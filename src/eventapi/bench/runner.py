@@ -1,0 +1,140 @@
+"""One `eventapi bench` run: seed once, then each server configuration in turn (a fresh
+copy of the seeded SQLite file each), every scenario in the same run so ratios hold."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+import tempfile
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from eventapi.bench import report, scenarios, server, table, wrk
+from eventapi.bench.client import ServerGone
+from eventapi.bench.options import Options
+from eventapi.bench.pinning import Pinning
+from eventapi.bench.results import Row, label, set_ratios
+from eventapi.bench.scenarios import Bench
+from eventapi.bench.seed import generate, seed_file
+from eventapi.bench.workloads import hot_set, item_paths
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def run(opts: Options) -> int:
+    generator = opts.loadgen
+    if generator == "auto":
+        generator = "wrk" if wrk.wrk_path() else "python"
+    if generator == "wrk" and wrk.wrk_path() is None:
+        say("eventapi bench: --loadgen=wrk, but wrk is not installed (apt-get install wrk)")
+        return 2
+    pinning = Pinning.plan(opts.pin)
+    say(f"load generator: {generator}; pinning: {pinning.describe()}")
+    with tempfile.TemporaryDirectory(prefix="eventapi-bench-") as tmp:
+        bench = _Run(opts, generator, pinning, Path(tmp))
+        try:
+            bench.all()
+        except (ServerGone, RuntimeError, OSError) as exc:
+            say(f"eventapi bench: {exc}")
+            return 1
+    report.finish(bench.rows, opts, generator, pinning)
+    return 0
+
+
+class _Run:
+    def __init__(self, opts: Options, generator: str, pinning: Pinning, workdir: Path) -> None:
+        self.opts, self.pinning, self.workdir = opts, pinning, workdir
+        ms = opts.store_latency * 1000
+        self.b = Bench(
+            pinning, workdir, generator, opts.duration, opts.warmup, opts.connections,
+            lambda key: label(key, ms, opts.workers),
+        )  # fmt: skip
+        self.rows: list[Row] = []
+        self.template = workdir / "seeded.db"
+
+    def add(self, *rows: Row) -> None:
+        for row in rows:
+            self.rows.append(row)
+            say(table.progress_line(row))
+
+    def app(
+        self, name: str, cache: str, latency: float = 0.0, workers: int = 1, pin: bool = True
+    ) -> AbstractContextManager[int]:
+        database = self.workdir / f"{name}.db"
+        shutil.copyfile(self.template, database)
+        env = server.app_env(database, cache, latency)
+        return server.uvicorn(server.APP, env, self.workdir, self.pinning, workers=workers, pin=pin)
+
+    def all(self) -> None:
+        opts, b = self.opts, self.b
+        events = generate(opts.events)
+        seed_file(self.template, events)
+        titles = {e.id: e.title for e in events}
+        hot_ids = hot_set(list(titles), opts.hot)
+        hot = item_paths(hot_ids)
+        hot_set_ids = set(hot_ids)
+        cold = next((i for i in reversed(titles) if i not in hot_set_ids), events[-1].id)
+        stampede = (cold, titles[cold], opts.stampede)
+
+        floor_env = server.app_env(self.template, "none")
+        with server.uvicorn(server.FLOOR, floor_env, self.workdir, self.pinning) as port:
+            self.add(*scenarios.floor_rows(b, port, hot))
+        with self.app("memory", "memory://") as port:
+            self.add(b.measure("cached-memory", "memory", port, hot, route="item"))
+            self.add(b.measure("cached-c1", "memory", port, hot, route="item", connections=1))
+            self.add(scenarios.lists(b, "lists-cached", "memory", port))
+            self.add(scenarios.zipf(b, "zipf-memory", "memory", port, titles))
+            self.add(scenarios.stampede_row(b, "stampede-memory", "memory", port, *stampede))
+        if server.REDIS_SERVER is None:
+            why = "redis-server is not installed"
+            for key in ("cached-redis", "zipf-redis", "stampede-redis"):
+                self.add(Row(key, b.label(key), "redis", skipped=why))
+        else:
+            with server.redis(self.workdir, self.pinning) as url, self.app("redis", url) as port:
+                self.add(b.measure("cached-redis", "redis", port, hot, route="item"))
+                self.add(scenarios.zipf(b, "zipf-redis", "redis", port, titles))
+                self.add(scenarios.stampede_row(b, "stampede-redis", "redis", port, *stampede))
+        with self.app("none", "none") as port:
+            row = b.measure("uncached", "none", port, hot, route="item")
+            row.note = "cache off; concurrent reads of one id still share a store read"
+            self.add(row)
+            self.add(scenarios.lists(b, "lists-uncached", "none", port))
+        with self.app("slow-memory", "memory://", opts.store_latency) as port:
+            self.add(b.measure("slow-cached", "memory", port, hot, route="item"))
+        with self.app("slow-none", "none", opts.store_latency) as port:
+            row = b.measure("slow-uncached", "none", port, hot, route="item")
+            bound = opts.connections / opts.store_latency if opts.store_latency else 0
+            if bound:
+                row.note = f"{bound:,.0f} req/s if each request waited for a whole store read"
+            self.add(row)
+        with server.uvicorn(server.FLOOR, floor_env, self.workdir, self.pinning) as port:
+            self.add(b.measure("floor-end", "-", port, hot, route=None))
+        if opts.workers > 1:
+            self.several_workers(hot)
+        set_ratios(self.rows)
+
+    def several_workers(self, hot: list[str]) -> None:
+        """uvicorn --workers N with a shared Redis; nothing pinned (N workers need every CPU)."""
+        if server.REDIS_SERVER is None:
+            self.add(Row("cached-workers", self.b.label("cached-workers"), "redis",
+                         skipped="redis-server is not installed"))  # fmt: skip
+            return
+        n, b = self.opts.workers, dataclasses.replace(self.b, pinning=Pinning.plan(False))
+        floor_env = server.app_env(self.template, "none")
+        unpinned = "not pinned: the workers and the load generator share every CPU"
+        with server.uvicorn(
+            server.FLOOR, floor_env, self.workdir, self.pinning, workers=n, pin=False
+        ) as port:
+            row = b.measure("floor-workers", "-", port, hot, route=None)
+            row.note = unpinned
+            self.add(row)
+        with (
+            server.redis(self.workdir, b.pinning) as url,
+            self.app("workers", url, workers=n, pin=False) as port,
+        ):
+            row = b.measure("cached-workers", "redis", port, hot, route=None)
+            row.note = unpinned + "; /metrics is per worker, so no store counts"
+            self.add(row)

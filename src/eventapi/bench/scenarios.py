@@ -1,0 +1,143 @@
+"""The measurements made against one running server; each returns a results Row."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from eventapi.bench import client, wrk
+from eventapi.bench.loadgen import LoadGenerator, OnResponse, Request, run_load
+from eventapi.bench.mixed import MixedWorkload
+from eventapi.bench.pinning import Pinning
+from eventapi.bench.results import Row
+from eventapi.bench.stampede import stampede
+from eventapi.bench.stats import LoadResult, percentile
+from eventapi.bench.workloads import LIST_QUERIES, uniform
+
+
+@dataclass
+class Bench:
+    pinning: Pinning
+    workdir: Path
+    generator: str  # python | wrk: for the scenarios either can drive
+    duration: float
+    warmup: float
+    connections: int
+    label: Callable[[str], str]
+
+    def drive(
+        self,
+        port: int,
+        paths: Sequence[str],
+        *,
+        connections: int | None = None,
+        generator: str | None = None,
+        duration: float | None = None,
+    ) -> LoadResult:
+        conns = connections or self.connections
+        seconds = duration or self.duration
+        if (generator or self.generator) == "wrk":
+            return wrk.run(
+                port,
+                paths,
+                connections=conns,
+                duration=seconds,
+                pinning=self.pinning,
+                workdir=self.workdir,
+            )
+        return self.python(port, uniform(paths), conns, seconds)
+
+    def python(
+        self,
+        port: int,
+        choose: Callable[[], Request | str],
+        connections: int,
+        duration: float,
+        on_response: OnResponse | None = None,
+    ) -> LoadResult:
+        gen = LoadGenerator(
+            port, choose, connections=connections, duration=duration, on_response=on_response
+        )
+        with self.pinning.load_affinity():
+            return run_load(gen)
+
+    def measure(
+        self,
+        key: str,
+        cache: str,
+        port: int,
+        paths: Sequence[str],
+        *,
+        route: str | None,
+        connections: int | None = None,
+        generator: str | None = None,
+    ) -> Row:
+        """Warm up (Python generator, not counted), then measure; counters if ``route``."""
+        conns = connections or self.connections
+        client.warm(port, paths)
+        self.python(port, uniform(paths, seed=3), conns, self.warmup)
+        before = client.scrape(port) if route else None
+        load = self.drive(port, paths, connections=conns, generator=generator)
+        row = Row(key, self.label(key), cache, load)
+        if route and before is not None:
+            row.add_delta(client.Delta.between(before, client.scrape(port), route))
+        return row
+
+
+def floor_rows(b: Bench, port: int, paths: Sequence[str]) -> list[Row]:
+    rows = [b.measure("floor", "-", port, paths, route=None)]
+    if b.generator == "wrk":  # how far the bundled generator gets on the same floor
+        rows.append(b.measure("floor-python", "-", port, paths, route=None, generator="python"))
+    return rows
+
+
+def lists(b: Bench, key: str, cache: str, port: int) -> Row:
+    row = b.measure(key, cache, port, LIST_QUERIES, route="list")
+    row.note = f"{len(LIST_QUERIES)} queries, one chosen at random per request"
+    return row
+
+
+def zipf(b: Bench, key: str, cache: str, port: int, titles: Mapping[str, str]) -> Row:
+    work = MixedWorkload(titles)
+    conns = b.connections
+    b.python(port, work.choose, conns, max(b.warmup, b.duration), work.on_response)
+    warm = work.reset_counts()
+    before = client.scrape(port)
+    load = b.python(port, work.choose, conns, b.duration, work.on_response)
+    row = Row(key, b.label(key), cache, load)
+    row.add_delta(client.Delta.between(before, client.scrape(port), "item"))
+    c = work.counts
+    row.stale = c.stale + warm.stale
+    share = c.writes / max(c.reads + c.writes, 1)
+    notes = [f"{len(titles):,} ids, s=1.1, writes {share:.1%}", f"stale reads: {c.stale}"]
+    if c.first_stale:
+        notes[-1] += f" (first: {c.first_stale})"
+    if warm.stale:
+        notes.append(f"{warm.stale} stale reads during the warm-up")
+    if cache != "none":
+        notes.append(
+            f"MISS answers: {c.miss_after_write} after a write, {c.miss_first} first reads, "
+            f"{c.miss_other} other"
+        )
+    if c.write_ms:
+        ms = sorted(c.write_ms)
+        notes.append(f"writes p50 {percentile(ms, 0.5):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms")
+    if c.failed_reads or c.failed_writes:
+        notes.append(f"failed reads {c.failed_reads}, failed writes {c.failed_writes}")
+    row.note = "; ".join(notes)
+    return row
+
+
+def stampede_row(
+    b: Bench, key: str, cache: str, port: int, event_id: str, title: str, connections: int
+) -> Row:
+    result = stampede(port, event_id, title, connections, b.pinning)
+    row = Row(key, b.label(key), cache, result.load)
+    row.add_delta(result.delta)
+    row.stale = result.stale
+    row.note = (
+        f"{result.load.requests} concurrent GETs of one id right after a write, "
+        f"store reads: {result.delta.store_reads}; stale reads: {result.stale}"
+    )
+    return row

@@ -1,0 +1,60 @@
+"""Scenario 5: a cold-key stampede. One write retires an event's cache entry; then as many
+connections as practical (default 1000), all opened first, each send one GET of it at
+once. The store reads the server counted meanwhile show whether the misses coalesced.
+"""
+
+from __future__ import annotations
+
+import resource
+from dataclasses import dataclass
+
+import orjson
+
+from eventapi.bench import client
+from eventapi.bench.loadgen import LoadGenerator, Request, run_load
+from eventapi.bench.mixed import version_of
+from eventapi.bench.pinning import Pinning
+from eventapi.bench.stats import LoadResult
+from eventapi.bench.workloads import ITEM
+
+
+@dataclass
+class StampedeResult:
+    load: LoadResult
+    delta: client.Delta
+    stale: int  # GETs that did not see the write
+
+
+def practical_connections(wanted: int) -> int:
+    """``wanted``, or fewer if this process may not open that many sockets."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = wanted + 200
+    if soft != resource.RLIM_INFINITY and soft < need:
+        target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return max(1, min(wanted, soft - 200))
+
+
+def stampede(
+    port: int, event_id: str, title: str, connections: int, pinning: Pinning
+) -> StampedeResult:
+    path = ITEM.format(event_id)
+    written = f"{title} v1000000"
+    status, _, _ = client.request(port, "PATCH", path, orjson.dumps({"title": written}))
+    if status != 200:
+        raise RuntimeError(f"the stampede's write answered {status}")
+    stale = 0
+
+    def check(req: Request, status: int, head: bytes, body: bytes, t0: int, t1: int) -> None:
+        nonlocal stale
+        stale += status == 200 and version_of(body) != 1_000_000
+
+    before = client.scrape(port)
+    generator = LoadGenerator(
+        port, lambda: path, connections=connections, requests=connections, on_response=check
+    )
+    with pinning.load_affinity():
+        load = run_load(generator)
+    after = client.scrape(port)
+    return StampedeResult(load, client.Delta.between(before, after, "item"), stale)

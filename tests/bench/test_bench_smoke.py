@@ -1,0 +1,50 @@
+"""`eventapi bench --quick` end to end, as a user runs it: a real subprocess that starts
+its own servers, writes the Markdown report and the SVG chart."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from eventapi.bench.results import ALWAYS, label
+
+EVENTAPI = str(Path(sys.executable).with_name("eventapi"))
+
+
+def test_quick_bench_writes_every_scenario(tmp_path: Path) -> None:
+    out = tmp_path / "b.md"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTAPI_")}
+    done = subprocess.run(
+        [EVENTAPI, "bench", "--quick", "--loadgen", "python", "--out", str(out)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = out.read_text()
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in text.splitlines()}
+    for key in ALWAYS:
+        assert label(key, 50, 1) in rows, f"no row for {key}"
+        assert "skipped" not in rows[label(key, 50, 1)] or "redis" in key
+    zipf = [line for line in text.splitlines() if line.startswith("| 4 Zipf")]
+    assert len(zipf) == 2
+    for line in zipf:
+        if "skipped" not in line:
+            assert "stale reads: 0;" in line, line
+    stampedes = [line for line in text.splitlines() if line.startswith("| 5 cold-key")]
+    assert stampedes
+    for line in stampedes:
+        if "skipped" not in line:
+            assert re.search(r"store reads: \d+;", line), line
+    assert "## Targets" in text
+    assert "pinning" in text
+    assert "(b.svg)" in text
+    svg = tmp_path / "b.svg"
+    assert svg.read_text().startswith("<svg")
+    assert "Zipf" in done.stdout  # the table on stdout too
