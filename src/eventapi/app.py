@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -70,6 +71,11 @@ def create_app(
             app.state.cache = opened_cache
             app.state.reads = reads
             app.state.service = EventService(opened_store, reads, metrics, ttls)
+            # Everything built so far lives as long as the process: move it out of the
+            # collector's reach, or every full collection walks it again for nothing
+            # (measured: 30-45 ms pauses every ~0.3 s under load).
+            gc.collect()
+            gc.freeze()
             yield
 
     app = FastAPI(
