@@ -76,7 +76,8 @@ class ReadThrough:
     def detach(self, item_names: Iterable[str]) -> None:
         """Called after a write: loads already under way may hold the old value, so no
         later read may join them. They finish for the readers already waiting on them (who
-        asked before the write was acknowledged), and their fill is refused by the lease."""
+        asked before the write was acknowledged); their fill is refused by the lease, so
+        they look again rather than hand out what they read."""
         for name in item_names:
             self._flights.pop(name, None)
         for name in [n for n in self._flights if n.startswith(LIST_PREFIX)]:
