@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import os
 import shlex
 import sys
@@ -50,9 +51,19 @@ def serve(argv: list[str] | None = None) -> None:
         _share_cache_between_workers()
 
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
+    # uvicorn configures only its own loggers; ours (store and cache chosen, breaker
+    # state) go through its default handler too.
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["eventapi"] = {
+        "handlers": ["default"],
+        "level": settings.log_level.upper(),
+        "propagate": False,
+    }
     uvicorn.run(
         "eventapi.app:app_from_env",
+        log_config=log_config,
         factory=True,
         host=args.host,
         port=args.port,
