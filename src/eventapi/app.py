@@ -57,6 +57,9 @@ def create_app(
             if opened_cache is not None:
                 guarded = opened_cache
                 metrics.breaker_open.set_function(lambda: 0.0 if guarded.connected else 1.0)
+                # Writes made elsewhere (another process, the seeder) or whose invalidation
+                # failed reach this cache through the store's change log.
+                await guarded.start(opened_store, settings.cache_relay_interval)
             # A lease lasts as long as the slowest store read may; an orphaned one (its
             # holder crashed, or Redis ran it after the caller gave up) only costs other
             # readers cache_lease_wait before they read the store themselves.

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # before reading the store itself. Short: a lease can be orphaned by a Redis stall.
     cache_lease_wait: float = Field(default=0.15, ge=0, le=30)
     cache_breaker_reset: float = Field(default=3.0, gt=0, description="seconds between probes")
+    # How often every process applies the store's change log to the cache (a missed
+    # invalidation reaches the cache within about this long of both being reachable).
+    cache_relay_interval: float = Field(default=0.25, gt=0, le=60)
     cache_namespace: str | None = Field(
         default=None, description="key prefix; default: derived from EVENTAPI_DATABASE_URL"
     )

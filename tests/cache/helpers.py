@@ -133,7 +133,9 @@ async def stampede(
     try:
         await within(gate.read_done.wait())
         await within(probe.all_in.wait())
-        assert [instance.reads.flight_count() for instance in instances] == [1] * len(instances)
+        # The load under way, and on each instance at most one more flight: the requests
+        # that arrived once it had started, waiting for it to fill the cache.
+        assert all(instance.reads.flight_count() in (1, 2) for instance in instances)
         assert gated.calls[gate.method] == calls
     except BaseException:
         gate.open()

@@ -3,11 +3,11 @@
 How the test knows all 1000 requests are waiting before it lets the one store read finish:
 the store read is gated (GatedStore), and a JoinProbe counts requests entering the app's
 ``ReadThrough.read``. That method runs without yielding up to ``await asyncio.shield(flight)``,
-so a counted request is already waiting on a flight; with ``flight_count() == 1`` and one
-store call, they all wait on the same one. Both conditions are awaited as asyncio.Events
-(set by the gate and by the probe), so the wait ends exactly when they hold, however long
-the 1000 requests take to get through routing (FastAPI runs the sync dependency in a thread
-pool, so a bounded asyncio.sleep(0) loop could run out before the threads are done).
+so a counted request is already waiting on a flight: the paused one, or (if it arrived
+after that one started) the next one, which waits for the paused one to fill the cache.
+Both conditions are awaited as asyncio.Events (set by the gate and by the probe), so the
+wait ends exactly when they hold, however long the 1000 requests take to get through
+routing.
 """
 
 from __future__ import annotations
@@ -44,8 +44,10 @@ async def test_cold_item_stampede_reads_the_store_once(
     assert gated.calls["get"] - before == 1
     assert_identical(responses)
     assert responses[0].json() == created
-    # All of them shared the one load (a latecomer would have been a HIT).
-    assert Counter(response.headers["x-cache"] for response in responses) == {"MISS": N}
+    # Those that joined the load see a MISS, the next flight a HIT of what it filled.
+    outcomes = Counter(response.headers["x-cache"] for response in responses)
+    assert outcomes["MISS"] >= 1
+    assert outcomes["MISS"] + outcomes["HIT"] == N
     assert (await api.http.get(item(created["id"]))).headers["x-cache"] == "HIT"
     assert gated.calls["get"] - before == 1
 
@@ -69,4 +71,6 @@ async def test_list_stampede_right_after_a_write_reads_the_store_once(
     assert_identical(responses)
     assert [entry["id"] for entry in responses[0].json()][-1] == added["id"]
     assert {response.headers["x-total-count"] for response in responses} == {"2"}
-    assert Counter(response.headers["x-cache"] for response in responses) == {"MISS": N}
+    outcomes = Counter(response.headers["x-cache"] for response in responses)
+    assert outcomes["MISS"] >= 1
+    assert outcomes["MISS"] + outcomes["HIT"] == N

@@ -36,7 +36,7 @@ def stored(event_id: str, data: EventCreate) -> EventRead:
 
 
 async def create_all(store: EventStore, *events: EventCreate) -> list[EventRead]:
-    return [await store.create(e) for e in events]
+    return [(await store.create(e)).event for e in events]
 
 
 async def everything(store: EventStore, **fields: object) -> EventPage:

@@ -45,7 +45,7 @@ def unknown_id() -> str:
 async def test_create_then_get_round_trips_every_field(store: EventStore) -> None:
     data = event(**FULL)
 
-    created = await store.create(data)
+    created = (await store.create(data)).event
 
     assert OBJECT_ID.fullmatch(created.id)
     assert created.model_dump(exclude={"id"}) == data.model_dump()
@@ -53,7 +53,7 @@ async def test_create_then_get_round_trips_every_field(store: EventStore) -> Non
 
 
 async def test_optional_fields_left_out_come_back_as_none(store: EventStore) -> None:
-    created = await store.create(event("Bare", "2025-06-01T19:30:00"))
+    created = (await store.create(event("Bare", "2025-06-01T19:30:00"))).event
 
     fetched = await store.get(created.id)
 
@@ -82,23 +82,25 @@ async def test_get_of_an_unknown_id_is_none(store: EventStore) -> None:
 
 
 async def test_update_changes_only_the_given_fields(store: EventStore) -> None:
-    original = await store.create(event(**FULL))
+    original = (await store.create(event(**FULL))).event
 
     updated = await store.update(original.id, changes(title="Blues Night", location="Chicago"))
 
     expected = original.model_copy(update={"title": "Blues Night", "location": "Chicago"})
-    assert updated == expected
+    assert updated is not None
+    assert updated.event == expected
     assert await store.get(original.id) == expected
 
 
 @pytest.mark.parametrize("name", OPTIONAL)
 async def test_update_with_none_clears_an_optional_field(store: EventStore, name: str) -> None:
-    original = await store.create(event(**FULL))
+    original = (await store.create(event(**FULL))).event
 
     updated = await store.update(original.id, changes(**{name: None}))
 
     expected = original.model_copy(update={name: None})
-    assert updated == expected
+    assert updated is not None
+    assert updated.event == expected
     assert await store.get(original.id) == expected
 
 
@@ -134,19 +136,19 @@ async def test_changing_the_date_changes_date_ordering(store: EventStore) -> Non
 
 
 async def test_update_of_the_date_applies_the_date_rule(store: EventStore) -> None:
-    naive = await store.create(event(date="2025-01-01T10:00:00"))
-    aware = await store.create(event(date="2025-01-01T10:00:00Z"))
+    naive = (await store.create(event(date="2025-01-01T10:00:00"))).event
+    aware = (await store.create(event(date="2025-01-01T10:00:00Z"))).event
 
-    to_aware = await store.update(naive.id, changes(date="2025-03-01T12:00:00+02:00"))
-    to_naive = await store.update(aware.id, changes(date="2025-03-01T12:00:00.123456"))
+    saved_aware = await store.update(naive.id, changes(date="2025-03-01T12:00:00+02:00"))
+    saved_naive = await store.update(aware.id, changes(date="2025-03-01T12:00:00.123456"))
 
+    assert saved_aware is not None
+    assert saved_naive is not None
+    to_aware, to_naive = saved_aware.event, saved_naive.event
     for returned, event_id in ((to_aware, naive.id), (to_naive, aware.id)):
-        assert returned is not None
         assert returned == await store.get(event_id)
-    assert to_aware is not None
     assert to_aware.date == datetime(2025, 3, 1, 10, 0, tzinfo=UTC)
     assert to_aware.date.utcoffset() == timedelta(0)
-    assert to_naive is not None
     assert to_naive.date == datetime(2025, 3, 1, 12, 0, 0, 123_000)
     assert to_naive.date.tzinfo is None
 
@@ -160,9 +162,11 @@ async def test_update_of_an_absent_id_is_none_and_creates_nothing(store: EventSt
 
 
 async def test_update_with_no_changes_returns_the_current_event(store: EventStore) -> None:
-    original = await store.create(event(**FULL))
+    original = (await store.create(event(**FULL))).event
 
-    assert await store.update(original.id, {}) == original
+    unchanged = await store.update(original.id, {})
+    assert unchanged is not None
+    assert unchanged.event == original
     assert await store.get(original.id) == original
     assert await store.update(unknown_id(), {}) is None
 
@@ -170,11 +174,11 @@ async def test_update_with_no_changes_returns_the_current_event(store: EventStor
 # --- delete -------------------------------------------------------------------------------
 
 
-async def test_delete_is_true_once_then_false(store: EventStore) -> None:
+async def test_delete_is_a_change_once_then_none(store: EventStore) -> None:
     doomed, kept = await create_all(store, event("doomed"), event("kept"))
 
-    assert await store.delete(doomed.id) is True
-    assert await store.delete(doomed.id) is False
+    assert await store.delete(doomed.id) is not None
+    assert await store.delete(doomed.id) is None
 
     assert await store.get(doomed.id) is None
     assert await store.get(kept.id) == kept
@@ -182,10 +186,10 @@ async def test_delete_is_true_once_then_false(store: EventStore) -> None:
     assert await store.count() == 1
 
 
-async def test_delete_of_an_unknown_id_is_false(store: EventStore) -> None:
+async def test_delete_of_an_unknown_id_is_none(store: EventStore) -> None:
     await store.create(event())
 
-    assert await store.delete(unknown_id()) is False
+    assert await store.delete(unknown_id()) is None
     assert await store.count() == 1
 
 
@@ -212,7 +216,7 @@ PLUS_2 = "+02:00"
 async def test_dates_follow_the_date_rule_on_every_read(
     store: EventStore, sent: str, expected: datetime
 ) -> None:
-    created = await store.create(event(date=sent))
+    created = (await store.create(event(date=sent))).event
 
     fetched = await store.get(created.id)
     (listed,) = (await everything(store)).items
@@ -270,7 +274,7 @@ async def test_insert_missing_twice_inserts_nothing_the_second_time(store: Event
 async def test_insert_missing_does_not_overwrite_existing_events(store: EventStore) -> None:
     original = stored(ID_A, event(**FULL))
     await store.insert_missing([original])
-    created = await store.create(event("Created"))
+    created = (await store.create(event("Created"))).event
 
     added = await store.insert_missing(
         [

@@ -115,7 +115,7 @@ async def test_list_agrees_with_the_reference(
     sent: dict[str, EventRead] = {}
     for event, chosen in data:
         if chosen is None:
-            created = await store.create(event)
+            created = (await store.create(event)).event
             sent[created.id] = EventRead(id=created.id, **event.model_dump())
         else:
             inserted = EventRead(id=chosen, **event.model_dump())

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 
 from eventapi.cache.base import Cache, CacheBackend, CacheKey, Lookup
+from eventapi.changes import Change
 from tests.faults.helpers import (
     EVENTS,
     Json,
@@ -53,13 +54,29 @@ class CountingCache:
         self.calls["fill"] += 1
         return await self.inner.fill(resolved, token, value, ttl_ms)
 
-    async def invalidate(self, item_names: Sequence[str]) -> None:
+    async def invalidate(self, item_names: Sequence[str], seqs: Sequence[int] = ()) -> None:
         self.calls["invalidate"] += 1
-        await self.inner.invalidate(item_names)
+        await self.inner.invalidate(item_names, seqs)
 
     async def retire_all(self) -> None:
         self.calls["retire_all"] += 1
         await self.inner.retire_all()
+
+    async def watermark(self) -> int | None:
+        self.calls["watermark"] += 1
+        return await self.inner.watermark()
+
+    async def catch_up(self, changes: Sequence[Change], through: int) -> None:
+        self.calls["catch_up"] += 1
+        await self.inner.catch_up(changes, through)
+
+    async def reset(self, head: int) -> None:
+        self.calls["reset"] += 1
+        await self.inner.reset(head)
+
+    async def reconnect(self) -> None:
+        self.calls["reconnect"] += 1
+        await self.inner.reconnect()
 
     async def ping(self) -> None:
         self.calls["ping"] += 1

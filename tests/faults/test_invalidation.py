@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-import eventapi.cache.guard
+import eventapi.cache.relay
 from tests.faults.helpers import (
     EVENTS,
     Harness,
@@ -111,7 +111,7 @@ async def test_list_after_write_during_outage_is_never_served_old(
 async def test_too_many_writes_during_outage_retire_every_entry(
     harness: Harness, redis_server: RedisServer, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(eventapi.cache.guard, "MAX_PENDING", 3)
+    monkeypatch.setattr(eventapi.cache.relay, "BATCH", 3)
     http = harness.http
     events = [await create(http, f"event {n}", day=1 + n) for n in range(6)]
     for event in events:
@@ -119,7 +119,7 @@ async def test_too_many_writes_during_outage_retire_every_entry(
     assert await cache(http, LIST_URL) == events
 
     with outage(redis_server, kind):
-        # Five ids > MAX_PENDING: the first three are forgotten, only "retire all" is left.
+        # Five writes > BATCH: the relay does not look at each, it retires everything.
         current = [
             await replace(http, e["id"], f"rewritten {n}", day=1 + n)
             for n, e in enumerate(events[:5])

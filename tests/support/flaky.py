@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from eventapi.changes import ChangeBatch
 from eventapi.errors import StoreUnavailable
 from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead
-from eventapi.storage.base import Backend, EventStore
+from eventapi.storage.base import Backend, EventStore, Saved
 
 
 class FlakyStore:
@@ -26,6 +27,7 @@ class FlakyStore:
         # What a call raises while down; StoreUnavailable unless a test wants another error.
         self.error: Exception | None = None
         self.calls: list[str] = []
+        self.feed_calls = 0
 
     def _enter(self, method: str) -> None:
         self.calls.append(method)
@@ -40,15 +42,15 @@ class FlakyStore:
         self._enter("list")
         return await self.inner.list(query)
 
-    async def create(self, event: EventCreate) -> EventRead:
+    async def create(self, event: EventCreate) -> Saved:
         self._enter("create")
         return await self.inner.create(event)
 
-    async def update(self, event_id: str, changes: Mapping[str, Any]) -> EventRead | None:
+    async def update(self, event_id: str, changes: Mapping[str, Any]) -> Saved | None:
         self._enter("update")
         return await self.inner.update(event_id, changes)
 
-    async def delete(self, event_id: str) -> bool:
+    async def delete(self, event_id: str) -> int | None:
         self._enter("delete")
         return await self.inner.delete(event_id)
 
@@ -59,6 +61,13 @@ class FlakyStore:
     async def delete_all(self) -> int:
         self._enter("delete_all")
         return await self.inner.delete_all()
+
+    async def changes_since(self, after: int, limit: int) -> ChangeBatch:
+        # The relay's background reads are not requests: counted apart from ``calls``.
+        self.feed_calls += 1
+        if self.down:
+            raise self.error or StoreUnavailable()
+        return await self.inner.changes_since(after, limit)
 
     async def count(self) -> int:
         self._enter("count")

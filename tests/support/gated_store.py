@@ -16,8 +16,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+from eventapi.changes import ChangeBatch
 from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead
-from eventapi.storage.base import Backend, EventStore
+from eventapi.storage.base import Backend, EventStore, Saved
 
 Gateable = Literal["get", "list"]
 
@@ -43,6 +44,7 @@ class GatedStore:
         self.inner = inner
         self.backend = inner.backend
         self.calls: Counter[str] = Counter()
+        self.feed_calls = 0
         self._armed: dict[str, Gate] = {}
         self._gates: list[Gate] = []
 
@@ -80,15 +82,15 @@ class GatedStore:
         await self._hold("list", page)
         return page
 
-    async def create(self, event: EventCreate) -> EventRead:
+    async def create(self, event: EventCreate) -> Saved:
         self.calls["create"] += 1
         return await self.inner.create(event)
 
-    async def update(self, event_id: str, changes: Mapping[str, Any]) -> EventRead | None:
+    async def update(self, event_id: str, changes: Mapping[str, Any]) -> Saved | None:
         self.calls["update"] += 1
         return await self.inner.update(event_id, changes)
 
-    async def delete(self, event_id: str) -> bool:
+    async def delete(self, event_id: str) -> int | None:
         self.calls["delete"] += 1
         return await self.inner.delete(event_id)
 
@@ -99,6 +101,11 @@ class GatedStore:
     async def delete_all(self) -> int:
         self.calls["delete_all"] += 1
         return await self.inner.delete_all()
+
+    async def changes_since(self, after: int, limit: int) -> ChangeBatch:
+        # The relay's background reads are not requests: counted apart from ``calls``.
+        self.feed_calls += 1
+        return await self.inner.changes_since(after, limit)
 
     async def count(self) -> int:
         self.calls["count"] += 1

@@ -1,16 +1,19 @@
-"""GuardedCache over a scripted fake inner cache: budget, breaker, invalidation replay.
+"""GuardedCache over a scripted fake inner cache and change log: budget, breaker, relay, probe.
 
-The fake is deliberate: these tests are about the wrapper's own logic, so the inner cache
-only has to fail, block or answer on command and count what it was asked.
+The fakes are deliberate: these tests are about the wrapper's own logic, so the inner cache
+and the feed only have to fail, block or answer on command and record what they were asked.
+Every rig is started (one relay pass, then the background task) when entered; unless a
+test is about the timer, its interval is an hour, so the task stays asleep and the test
+drives relay() and probe() itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from types import TracebackType
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -18,29 +21,56 @@ from redis.exceptions import ResponseError
 
 from eventapi.cache.base import Cache, CacheBackend, CacheKey, CacheUnavailable, Lookup, LookupState
 from eventapi.cache.breaker import BreakerState, CircuitBreaker
-from eventapi.cache.guard import MAX_PENDING, GuardedCache
+from eventapi.cache.guard import GuardedCache
+from eventapi.changes import Change, ChangeBatch, ChangeFeed
+from eventapi.errors import StoreUnavailable
 from tests.support.timing import FakeClock, settle
 
 KEY = CacheKey("item:x")
 BUDGET = 0.05
 RESET = 3.0
+HOUR = 3600.0  # a relay interval that never elapses during a test
+TICK = 0.005  # the relay interval of the tests about the timer itself
+BOUND = 5.0  # seconds: a generous ceiling on awaiting things that should happen promptly
+CACHE_OPS = (
+    "lease",
+    "fill",
+    "invalidate",
+    "retire_all",
+    "watermark",
+    "catch_up",
+    "reset",
+    "reconnect",
+    "ping",
+)
 
 
 class FakeCache:
-    """Implements the Cache Protocol. Per operation, it can be told to raise or to block."""
+    """Implements the Cache Protocol. Per operation, it can be told to raise or to block.
+
+    Its change-log state is the minimum the relay needs: a watermark (0: already relayed
+    once) that reset() and catch_up() raise, and a record of what they were given.
+    """
 
     backend: CacheBackend = "memory"
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
+        self.log: list[str] = []
+        self.called: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self.entered: Counter[str] = Counter()
         self.cancelled: Counter[str] = Counter()
-        self.invalidated: list[list[str]] = []
         self.errors: dict[str, BaseException] = {}
         self.gates: dict[str, asyncio.Event] = {}
+        self.invalidated: list[tuple[list[str], list[int]]] = []
+        self.mark: int | None = 0
+        self.caught_up: list[tuple[list[Change], int]] = []
+        self.resets: list[int] = []
 
     async def _run(self, op: str) -> None:
         self.calls[op] += 1
+        self.log.append(op)
+        self.called[op].set()
         gate = self.gates.get(op)
         if gate is not None:
             self.entered[op] += 1
@@ -61,12 +91,30 @@ class FakeCache:
         await self._run("fill")
         return True
 
-    async def invalidate(self, item_names: Sequence[str]) -> None:
+    async def invalidate(self, item_names: Sequence[str], seqs: Sequence[int] = ()) -> None:
         await self._run("invalidate")
-        self.invalidated.append(list(item_names))
+        self.invalidated.append((list(item_names), list(seqs)))
 
     async def retire_all(self) -> None:
         await self._run("retire_all")
+
+    async def watermark(self) -> int | None:
+        await self._run("watermark")
+        return self.mark
+
+    async def catch_up(self, changes: Sequence[Change], through: int) -> None:
+        await self._run("catch_up")
+        self.caught_up.append((list(changes), through))
+        if self.mark is not None:
+            self.mark = max(self.mark, through)
+
+    async def reset(self, head: int) -> None:
+        await self._run("reset")
+        self.resets.append(head)
+        self.mark = max(self.mark or 0, head)
+
+    async def reconnect(self) -> None:
+        await self._run("reconnect")
 
     async def ping(self) -> None:
         await self._run("ping")
@@ -75,55 +123,135 @@ class FakeCache:
         self.calls["close"] += 1
 
 
+class FakeFeed:
+    """The store's change log: every recorded change has settled. It can raise or block."""
+
+    def __init__(self) -> None:
+        self.changes: list[Change] = []
+        self.calls = 0
+        self.asked = asyncio.Event()
+        self.cancelled = 0
+        self.error: BaseException | None = None
+        self.gate: asyncio.Event | None = None
+
+    def record(self, event_id: str) -> Change:
+        change = Change(len(self.changes) + 1, event_id)
+        self.changes.append(change)
+        return change
+
+    async def changes_since(self, after: int, limit: int) -> ChangeBatch:
+        self.calls += 1
+        self.asked.set()
+        if self.gate is not None:
+            try:
+                await self.gate.wait()
+            except asyncio.CancelledError:
+                self.cancelled += 1
+                raise
+        if self.error is not None:
+            raise self.error
+        later = [c for c in self.changes if c.seq > after][:limit]
+        return ChangeBatch(later, len(self.changes))
+
+
 def _typed(cache: FakeCache) -> Cache:
     return cache  # mypy checks here that the fake really implements the Protocol
 
 
+def _typed_feed(feed: FakeFeed) -> ChangeFeed:
+    return feed  # and here that this one implements the ChangeFeed Protocol
+
+
 class Rig:
+    """A GuardedCache over the fakes; ``async with`` starts it (unless interval is None)
+    and closes it."""
+
     def __init__(
         self,
         threshold: int = 2,
         reset: float = RESET,
         clock: Callable[[], float] | None = None,
+        interval: float | None = HOUR,
     ) -> None:
         self.clock = FakeClock()
         self.inner = FakeCache()
+        self.feed = FakeFeed()
         self.breaker = CircuitBreaker(
             failure_threshold=threshold, reset_timeout=reset, clock=clock or self.clock
         )
         self.errors: list[str] = []
         self.guard = GuardedCache(_typed(self.inner), BUDGET, self.breaker, self.errors.append)
+        self.interval = interval
+
+    async def start(self, interval: float) -> None:
+        await self.guard.start(_typed_feed(self.feed), interval)
+
+    async def __aenter__(self) -> Rig:
+        if self.interval is not None:
+            await self.start(self.interval)
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.guard.close()
 
     def state(self) -> BreakerState:
         return self.breaker.state  # a call, so mypy does not narrow it between assertions
 
     def break_inner(self) -> None:
-        for op in ("lease", "fill", "invalidate", "retire_all", "ping"):
+        for op in CACHE_OPS:
             self.inner.errors[op] = ConnectionError("down")
 
     def heal_inner(self) -> None:
         self.inner.errors.clear()
 
+    def forget_calls(self) -> None:
+        """Start the inner cache's records afresh (counts, order, events)."""
+        self.inner.calls.clear()
+        self.inner.log.clear()
+        self.inner.called.clear()
+
     async def open_breaker(self) -> None:
-        """Open the breaker through failing reads (no invalidation is pending)."""
+        """Open the breaker through failing reads."""
         self.break_inner()
         for _ in range(self.breaker.failure_threshold):
             with pytest.raises(CacheUnavailable):
                 await self.guard.lease(KEY, 1000)
         assert self.state() is BreakerState.OPEN
 
+    async def lose_a_write(self) -> Change:
+        """A write whose invalidation cannot be delivered: it is in the change log, the
+        breaker is open, and the inner cache never saw it."""
+        change = self.feed.record("a")
+        self.inner.errors["invalidate"] = ConnectionError("down")
+        await self.guard.invalidate(["item:a"], [change.seq])
+        assert self.state() is BreakerState.OPEN
+        assert self.inner.invalidated == []
+        return change
+
 
 @pytest.fixture
 async def rig() -> AsyncIterator[Rig]:
-    made = Rig()
-    yield made
-    await made.guard.close()
+    async with Rig() as made:
+        yield made
+
+
+async def wait_for(event: asyncio.Event) -> None:
+    await asyncio.wait_for(event.wait(), timeout=BOUND)
 
 
 OPERATIONS: dict[str, Callable[[GuardedCache], Awaitable[object]]] = {
     "lease": lambda g: g.lease(KEY, 1000),
     "fill": lambda g: g.fill("0:item:x", "t", b"v", 1000),
     "ping": lambda g: g.ping(),
+    "reconnect": lambda g: g.reconnect(),
+    "watermark": lambda g: g.watermark(),
+    "catch_up": lambda g: g.catch_up([Change(1, "x")], 1),
+    "reset": lambda g: g.reset(1),
 }
 
 
@@ -132,13 +260,14 @@ OPERATIONS: dict[str, Callable[[GuardedCache], Awaitable[object]]] = {
 
 @pytest.mark.parametrize("op", sorted(OPERATIONS))
 async def test_a_call_over_budget_raises_cache_unavailable(rig: Rig, op: str) -> None:
+    """A hung inner call is abandoned after ``budget`` seconds and counted as an error."""
     rig.inner.gates[op] = asyncio.Event()  # never set: the inner call hangs
     loop = asyncio.get_running_loop()
     started = loop.time()
 
     with pytest.raises(CacheUnavailable) as caught:
         # The outer bound only turns a missing budget into a failure instead of a hang.
-        await asyncio.wait_for(OPERATIONS[op](rig.guard), timeout=5.0)
+        await asyncio.wait_for(OPERATIONS[op](rig.guard), timeout=BOUND)
 
     assert loop.time() - started < 1.0  # budget is 0.05 s: a generous bound
     assert isinstance(caught.value.__cause__, TimeoutError)
@@ -163,6 +292,7 @@ async def test_a_call_over_budget_raises_cache_unavailable(rig: Rig, op: str) ->
 async def test_errors_of_any_type_become_cache_unavailable(
     rig: Rig, op: str, error: Exception
 ) -> None:
+    """No inner failure escapes as anything but CacheUnavailable (with the cause kept)."""
     rig.inner.errors[op] = error
 
     with pytest.raises(CacheUnavailable) as caught:
@@ -173,6 +303,7 @@ async def test_errors_of_any_type_become_cache_unavailable(
 
 
 async def test_failures_open_the_breaker_at_the_threshold(rig: Rig) -> None:
+    """One failure leaves the breaker closed; the second (threshold 2) opens it."""
     rig.break_inner()
 
     with pytest.raises(CacheUnavailable):
@@ -186,248 +317,405 @@ async def test_failures_open_the_breaker_at_the_threshold(rig: Rig) -> None:
     assert not rig.guard.connected
 
 
-async def test_successful_calls_pass_results_through(rig: Rig) -> None:
+async def test_successful_calls_pass_arguments_and_results_through(rig: Rig) -> None:
+    """The guard adds nothing to a working cache: same answers, same arguments (the seqs
+    an invalidation delivers included)."""
     lookup = await rig.guard.lease(KEY, 1000)
-
     assert lookup == Lookup(LookupState.LEASED, "0:item:x", token="t")
     assert await rig.guard.fill("0:item:x", "t", b"v", 1000) is True
+
+    await rig.guard.invalidate(["item:a"], [7])
+    assert rig.inner.invalidated == [(["item:a"], [7])]
+    rig.inner.mark = 41
+    assert await rig.guard.watermark() == 41
+    await rig.guard.catch_up([Change(42, "b")], 42)
+    assert rig.inner.caught_up == [([Change(42, "b")], 42)]
+    await rig.guard.reset(50)
+    assert rig.inner.resets == [50]
+
     assert rig.state() is BreakerState.CLOSED
+    assert rig.errors == []
 
 
 # --- open breaker ---------------------------------------------------------------------------
 
 
 async def test_while_open_calls_fail_at_once_without_touching_the_inner_cache(rig: Rig) -> None:
+    """An open breaker means no cache I/O at all: reads, writes' invalidations and the
+    relay all skip the inner cache (and the relay does not read the feed either)."""
     await rig.open_breaker()
     rig.heal_inner()
     before = rig.inner.calls.copy()
+    feed_before = rig.feed.calls
 
     for op in sorted(OPERATIONS):
         with pytest.raises(CacheUnavailable):
             await OPERATIONS[op](rig.guard)
-    await rig.guard.invalidate(["item:a"])
+    await rig.guard.invalidate(["item:a"], [1])
     await rig.guard.retire_all()
+    await rig.guard.relay()
     for _ in range(5):
         await asyncio.sleep(0)  # a (wrongly) started probe would get to run here
 
     assert rig.inner.calls == before
+    assert rig.feed.calls == feed_before
     assert rig.state() is BreakerState.OPEN
 
 
 async def test_a_failed_invalidate_is_swallowed_and_trips_the_breaker() -> None:
-    rig = Rig(threshold=5)  # one failure alone would not open it
-    rig.inner.errors["invalidate"] = ConnectionError("down")
+    """The write already succeeded, so the caller gets no error; but this process must stop
+    reading a cache that may still hold the old value, even below the failure threshold."""
+    async with Rig(threshold=5) as rig:  # one failure alone would not open it
+        rig.inner.errors["invalidate"] = ConnectionError("down")
 
-    await rig.guard.invalidate(["item:a"])  # does not raise: the write already succeeded
+        await rig.guard.invalidate(["item:a"], [1])
 
-    assert rig.state() is BreakerState.OPEN
-    assert not rig.guard.connected
-    assert rig.errors == ["invalidate"]
-    with pytest.raises(CacheUnavailable):
-        await rig.guard.lease(KEY, 1000)
-    await rig.guard.close()
+        assert rig.state() is BreakerState.OPEN
+        assert not rig.guard.connected
+        assert rig.errors == ["invalidate"]
+        with pytest.raises(CacheUnavailable):
+            await rig.guard.lease(KEY, 1000)
 
 
-async def test_a_failed_retire_all_trips_the_breaker_and_is_replayed(rig: Rig) -> None:
-    rig.inner.errors["retire_all"] = ConnectionError("down")
+async def test_a_failed_retire_all_is_swallowed_and_trips_the_breaker() -> None:
+    """As for invalidate: retire_all never raises, and a failure opens the breaker at once."""
+    async with Rig(threshold=5) as rig:
+        rig.inner.errors["retire_all"] = ConnectionError("down")
 
+        await rig.guard.retire_all()
+
+        assert rig.state() is BreakerState.OPEN
+        assert rig.errors == ["retire_all"]
+
+
+async def test_a_failed_invalidate_leaves_nothing_to_replay(rig: Rig) -> None:
+    """The guard remembers nothing: once the cache answers again, the probe sends no
+    invalidation of its own; the lost write reaches the cache through the change log."""
+    change = await rig.lose_a_write()
+    rig.heal_inner()
+
+    await rig.guard.probe()
+
+    assert rig.inner.calls["invalidate"] == 1  # the failed attempt only
+    assert rig.inner.calls["retire_all"] == 0
+    assert rig.inner.caught_up == [([change], change.seq)]
+    assert rig.state() is BreakerState.CLOSED
+
+
+async def test_an_invalidate_while_open_does_not_restart_the_reset_period(rig: Rig) -> None:
+    """Re-tripping an open breaker would push the probe back on every write: under steady
+    writes it would never come."""
+    await rig.lose_a_write()
+    rig.clock.advance(RESET * 0.9)
+
+    await rig.guard.invalidate(["item:b"], [2])
     await rig.guard.retire_all()
 
-    assert rig.state() is BreakerState.OPEN
-    rig.heal_inner()
-    await rig.guard.probe()
-    assert rig.inner.calls["retire_all"] == 2
-    assert rig.state() is BreakerState.CLOSED
+    assert rig.breaker.seconds_until_probe() == pytest.approx(RESET * 0.1)
 
 
-# --- probe and replay -----------------------------------------------------------------------
+# --- probe ----------------------------------------------------------------------------------
 
 
-async def test_probe_replays_remembered_invalidations_then_closes(rig: Rig) -> None:
-    rig.inner.errors["invalidate"] = ConnectionError("down")
-    await rig.guard.invalidate(["item:b", "item:a"])
-    await rig.guard.invalidate(["item:c"])  # while open: remembered, inner not called
-    assert rig.inner.calls["invalidate"] == 1
-    rig.heal_inner()
-
-    await rig.guard.probe()
-
-    assert rig.inner.calls["ping"] == 1
-    assert rig.inner.invalidated == [["item:a", "item:b", "item:c"]]
-    assert rig.inner.calls["retire_all"] == 0
-    assert rig.state() is BreakerState.CLOSED
-    # Replayed once: a later probe has nothing left to replay.
-    rig.breaker.trip()
-    await rig.guard.probe()
-    assert rig.inner.invalidated == [["item:a", "item:b", "item:c"]]
-
-
-async def test_probe_without_pending_invalidations_only_pings(rig: Rig) -> None:
+async def test_the_probe_reconnects_before_it_pings_then_relays(rig: Rig) -> None:
+    """After an outage pooled connections are dead: drop them first, or the ping (and the
+    relay) would fail on them. The relay comes last, on the checked connection."""
     await rig.open_breaker()
     rig.heal_inner()
+    rig.feed.record("a")
+    rig.forget_calls()
 
     await rig.guard.probe()
 
-    assert rig.inner.calls["ping"] == 1
-    assert rig.inner.calls["invalidate"] == 0
-    assert rig.inner.calls["retire_all"] == 0
+    assert rig.inner.log == ["reconnect", "ping", "watermark", "catch_up"]
     assert rig.state() is BreakerState.CLOSED
 
 
-async def test_a_failed_invalidate_of_no_items_still_replays_the_list_retirement(
-    rig: Rig,
-) -> None:
-    rig.inner.errors["invalidate"] = ConnectionError("down")
-    await rig.guard.invalidate([])
+async def test_the_probe_relays_the_missed_write_before_it_closes_the_breaker(rig: Rig) -> None:
+    """While the probe is still applying the change log, the breaker stays shut: no reader
+    may see the cache before the lost invalidation has reached it."""
+    change = await rig.lose_a_write()
     rig.heal_inner()
+    rig.inner.gates["catch_up"] = gate = asyncio.Event()
 
-    await rig.guard.probe()
-
-    assert rig.inner.invalidated == [[]]
-    assert rig.state() is BreakerState.CLOSED
-
-
-async def test_a_call_after_the_reset_timeout_starts_a_background_probe(rig: Rig) -> None:
-    rig.inner.errors["invalidate"] = ConnectionError("down")
-    await rig.guard.invalidate(["item:a"])
-    rig.heal_inner()
-    rig.clock.advance(RESET + 0.1)
-
-    with pytest.raises(CacheUnavailable):  # this call still skips the cache
+    probe = asyncio.create_task(rig.guard.probe())
+    await wait_for(rig.inner.called["catch_up"])
+    assert rig.state() is not BreakerState.CLOSED
+    with pytest.raises(CacheUnavailable):
         await rig.guard.lease(KEY, 1000)
-    await settle(lambda: rig.state() is BreakerState.CLOSED)
 
+    gate.set()
+    await asyncio.wait_for(probe, timeout=BOUND)
+
+    assert rig.inner.caught_up == [([change], change.seq)]
+    assert rig.state() is BreakerState.CLOSED
     assert rig.inner.calls["lease"] == 0
-    assert rig.inner.calls["ping"] == 1
-    assert rig.inner.invalidated == [["item:a"]]
-    assert (await rig.guard.lease(KEY, 1000)).state is LookupState.LEASED
 
 
-async def test_more_than_max_pending_names_make_the_probe_retire_everything(rig: Rig) -> None:
-    rig.inner.errors["invalidate"] = ConnectionError("down")
-    await rig.guard.invalidate([f"item:{i}" for i in range(MAX_PENDING + 1)])
+async def test_the_probe_resets_a_cache_that_lost_its_watermark(rig: Rig) -> None:
+    """A restarted Redis has lost its entries and its watermark: the probe resets it to the
+    head of the log instead of applying changes."""
+    await rig.lose_a_write()
+    rig.feed.record("b")
     rig.heal_inner()
+    rig.inner.mark = None
 
     await rig.guard.probe()
 
-    assert rig.inner.calls["retire_all"] == 1
-    assert rig.inner.invalidated == []  # the failed attempt is the only invalidate call
-    assert rig.inner.calls["invalidate"] == 1
+    assert rig.inner.resets == [2]
+    assert rig.inner.caught_up == []
     assert rig.state() is BreakerState.CLOSED
 
 
-async def test_up_to_max_pending_names_are_replayed_one_by_one(rig: Rig) -> None:
-    names = [f"item:{i:05d}" for i in range(MAX_PENDING)]
-    rig.inner.errors["invalidate"] = ConnectionError("down")
-    await rig.guard.invalidate(names)
+@pytest.mark.parametrize(
+    "failing",
+    ["reconnect", "ping", "watermark", "catch_up", "store"],
+)
+async def test_a_failed_probe_keeps_the_breaker_open(rig: Rig, failing: str) -> None:
+    """Reconnect, ping and the relay (the cache's side or the store's) must all succeed
+    before the breaker closes; otherwise a new open period begins, and the next probe that
+    succeeds still applies the missed write."""
+    change = await rig.lose_a_write()
     rig.heal_inner()
-
-    await rig.guard.probe()
-
-    assert rig.inner.calls["retire_all"] == 0
-    assert rig.inner.invalidated == [names]
-    assert rig.state() is BreakerState.CLOSED
-
-
-@pytest.mark.parametrize("failing", ["ping", "invalidate"])
-async def test_a_failed_probe_keeps_the_breaker_open_and_the_names(rig: Rig, failing: str) -> None:
-    rig.inner.errors["invalidate"] = ConnectionError("down")
-    await rig.guard.invalidate(["item:a"])
-    rig.inner.errors[failing] = ConnectionError("still down")
+    if failing == "store":
+        rig.feed.error = StoreUnavailable()
+    else:
+        rig.inner.errors[failing] = ConnectionError("still down")
     rig.clock.advance(RESET + 0.1)
-    assert rig.breaker.probe_due()  # as the guard would, before starting the probe
+    assert rig.breaker.probe_due()  # as the guard's task does, before it probes
 
     await rig.guard.probe()
 
     assert rig.state() is BreakerState.OPEN
     assert not rig.breaker.probe_due()  # a new open period began
-    # The names are still remembered: the next successful probe replays them.
+    assert rig.breaker.seconds_until_probe() == pytest.approx(RESET)
+
     rig.heal_inner()
+    rig.feed.error = None
     await rig.guard.probe()
-    assert rig.inner.invalidated == [["item:a"]]
+    assert rig.inner.caught_up[-1] == ([change], change.seq)
     assert rig.state() is BreakerState.CLOSED
 
 
-async def test_a_hung_probe_gives_up_and_keeps_the_breaker_open(rig: Rig) -> None:
+@pytest.mark.parametrize("hanging", ["reconnect", "ping"])
+async def test_a_hung_probe_gives_up_and_keeps_the_breaker_open(rig: Rig, hanging: str) -> None:
+    """Reconnect and ping share a bound (four budgets): a cache that accepts connections but
+    never answers does not hold the probe, or the breaker, forever."""
     await rig.open_breaker()
     rig.heal_inner()
-    rig.inner.gates["ping"] = asyncio.Event()  # never set
+    rig.inner.gates[hanging] = asyncio.Event()  # never set
 
-    await asyncio.wait_for(rig.guard.probe(), timeout=5.0)
+    await asyncio.wait_for(rig.guard.probe(), timeout=BOUND)
 
-    assert rig.inner.cancelled["ping"] == 1
+    assert rig.inner.cancelled[hanging] == 1
     assert rig.state() is BreakerState.OPEN
 
 
-async def test_an_idle_guard_probes_on_a_timer_and_recovers() -> None:
-    """No traffic at all after the outage (e.g. only /metrics is scraped): the breaker must
-    still close. This one needs the loop's real timer, so the reset period is short and the
-    wait is a bounded poll on the breaker's state."""
-    rig = Rig(reset=0.02, clock=time.monotonic)
-    try:
-        rig.inner.errors["invalidate"] = ConnectionError("down")
-        await rig.guard.invalidate(["item:a"])
+# --- relay ----------------------------------------------------------------------------------
+
+
+async def test_start_relays_once_before_it_returns() -> None:
+    """A new in-process cache is reset while it is still empty, before the first request,
+    not one interval later."""
+    rig = Rig()
+    rig.inner.mark = None  # a new cache: no watermark yet
+    rig.feed.record("a")
+
+    async with rig:
+        assert rig.inner.resets == [1]
+        assert rig.inner.mark == 1
+        assert rig.state() is BreakerState.CLOSED
+
+
+@pytest.mark.parametrize("down", ["cache", "store"])
+async def test_start_with_a_dependency_down_still_starts_the_task(down: str) -> None:
+    """The first relay may fail (the cache or the store is down at start-up): start() does
+    not raise, and the background task runs all the same and relays once both answer."""
+    rig = Rig(interval=TICK)
+    change = rig.feed.record("a")
+    if down == "cache":
+        rig.inner.errors["watermark"] = ConnectionError("down")
+    else:
+        rig.feed.error = StoreUnavailable()
+
+    async with rig:
+        rig.heal_inner()
+        rig.feed.error = None
+
+        await wait_for(rig.inner.called["catch_up"])
+
+        assert rig.inner.caught_up == [([change], change.seq)]
+        assert rig.state() is BreakerState.CLOSED
+
+
+async def test_a_relay_applies_new_changes_to_the_cache(rig: Rig) -> None:
+    """One relay pass through the guard: what the log holds above the watermark reaches
+    the inner cache, and the watermark follows."""
+    first, second = rig.feed.record("a"), rig.feed.record("b")
+
+    await rig.guard.relay()
+
+    assert rig.inner.caught_up == [([first, second], second.seq)]
+    assert rig.inner.mark == second.seq
+    assert rig.state() is BreakerState.CLOSED
+    assert rig.errors == []
+
+
+async def test_the_timer_relays_a_write_while_closed_without_any_request() -> None:
+    """A write made by another process (only its change-log record is visible here) reaches
+    this cache on the relay's timer alone: no read or write in this process is needed."""
+    async with Rig(interval=TICK) as rig:
+        change = rig.feed.record("a")
+
+        await wait_for(rig.inner.called["catch_up"])
+
+        assert rig.inner.caught_up == [([change], change.seq)]
+        assert rig.inner.calls["lease"] == 0
+        assert rig.inner.calls["invalidate"] == 0
+        assert rig.state() is BreakerState.CLOSED
+
+
+@pytest.mark.parametrize("failing", ["watermark", "catch_up", "reset"])
+async def test_a_relay_failure_in_the_cache_counts_against_the_breaker(failing: str) -> None:
+    """The relay goes through the guard: a cache failure during it is swallowed (the task
+    goes on), reported, and counted like any failed call (threshold 1: it opens)."""
+    async with Rig(threshold=1) as rig:
+        rig.feed.record("a")
+        if failing == "reset":
+            rig.inner.mark = None
+        rig.inner.errors[failing] = ConnectionError("down")
+
+        await rig.guard.relay()
+
+        assert rig.errors == [failing]
         assert rig.state() is BreakerState.OPEN
+
+
+async def test_two_failed_relays_open_the_breaker_at_the_default_threshold(rig: Rig) -> None:
+    """A relay failure is not a lost invalidation (the change stays in the log), so it
+    trips nothing by itself: it only counts towards the threshold."""
+    rig.inner.errors["watermark"] = ConnectionError("down")
+
+    await rig.guard.relay()
+    assert rig.state() is BreakerState.CLOSED
+    await rig.guard.relay()
+
+    assert rig.state() is BreakerState.OPEN
+    assert rig.errors == ["watermark", "watermark"]
+
+
+async def test_a_relay_failure_in_the_store_leaves_the_breaker_alone() -> None:
+    """The store being down says nothing about the cache: the failure is swallowed, not
+    counted against the breaker, and the next pass delivers the change."""
+    async with Rig(threshold=1) as rig:
+        change = rig.feed.record("a")
+        rig.feed.error = StoreUnavailable()
+
+        await rig.guard.relay()
+
+        assert rig.state() is BreakerState.CLOSED
+        assert rig.errors == []
+        assert rig.inner.caught_up == []
+
+        rig.feed.error = None
+        await rig.guard.relay()
+        assert rig.inner.caught_up == [([change], change.seq)]
+
+
+# --- the background task --------------------------------------------------------------------
+
+
+async def test_an_idle_guard_probes_on_its_timer_and_recovers() -> None:
+    """No traffic at all after the outage (e.g. only /metrics is scraped): the breaker must
+    still close, with the lost write applied. This needs the loop's real timer, so the reset
+    period is short and the wait is for the relay's call, bounded."""
+    async with Rig(reset=0.02, clock=time.monotonic, interval=TICK) as rig:
+        change = await rig.lose_a_write()
+        rig.heal_inner()
+        rig.forget_calls()
+
+        await wait_for(rig.inner.called["catch_up"])
+        await settle(lambda: rig.state() is BreakerState.CLOSED)
+
+        assert rig.inner.log[:2] == ["reconnect", "ping"]
+        assert rig.inner.caught_up == [([change], change.seq)]
+        assert rig.inner.calls["invalidate"] == 0
+
+
+async def test_while_open_the_timer_waits_for_the_probe_not_for_the_relay_interval() -> None:
+    """Started while open with an hour-long relay interval, the task still probes as soon
+    as the breaker's reset period is over."""
+    async with Rig(reset=0.02, clock=time.monotonic, interval=None) as rig:
+        change = await rig.lose_a_write()
         rig.heal_inner()
 
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 5.0
-        while rig.state() is not BreakerState.CLOSED:
-            assert loop.time() < deadline, "the breaker never closed"
-            await asyncio.sleep(0.01)  # poll interval of a bounded wait
+        await rig.start(HOUR)
+        await wait_for(rig.inner.called["catch_up"])
+        await settle(lambda: rig.state() is BreakerState.CLOSED)
 
-        assert rig.inner.invalidated == [["item:a"]]
-        assert rig.inner.calls["ping"] >= 1
-    finally:
-        await rig.guard.close()
+        assert rig.inner.caught_up == [([change], change.seq)]
 
 
-async def test_close_cancels_a_running_probe(rig: Rig) -> None:
-    await rig.open_breaker()
-    rig.heal_inner()
-    rig.inner.gates["ping"] = asyncio.Event()  # the probe hangs in ping
-    rig.clock.advance(RESET + 0.1)
-    with pytest.raises(CacheUnavailable):
-        await rig.guard.lease(KEY, 1000)
-    await settle(lambda: rig.inner.entered["ping"] == 1)
+async def test_invalidations_while_open_do_not_postpone_the_probe() -> None:
+    """The probe checks the cache every reset_timeout seconds, even under steady writes:
+    a write at 0.9 x reset_timeout does not stop the probe at 1.1 x."""
+    async with Rig(interval=TICK) as rig:
+        await rig.lose_a_write()
+        rig.heal_inner()
+        rig.clock.advance(RESET * 0.9)
+        await rig.guard.invalidate(["item:b"], [2])  # a write while open
+        rig.forget_calls()
+        rig.clock.advance(RESET * 0.2)
 
-    await rig.guard.close()
-    await settle(lambda: rig.inner.cancelled["ping"] == 1)
+        await wait_for(rig.inner.called["ping"])
+        await settle(lambda: rig.state() is BreakerState.CLOSED)
 
-    assert rig.inner.calls["close"] >= 1
-    assert rig.state() is not BreakerState.CLOSED
+        assert rig.inner.calls["invalidate"] == 0  # the guard replays nothing itself
+
+
+async def test_close_cancels_the_task_during_a_relay() -> None:
+    """Shutdown does not wait for a store read the relay is blocked on."""
+    async with Rig(interval=TICK) as rig:
+        rig.feed.gate = asyncio.Event()  # never set
+        rig.feed.asked.clear()  # start() has read the feed once already
+        await wait_for(rig.feed.asked)
+
+        await asyncio.wait_for(rig.guard.close(), timeout=BOUND)
+
+        assert rig.feed.cancelled == 1
+        assert rig.inner.calls["close"] == 1
+
+
+async def test_close_cancels_the_task_during_a_probe() -> None:
+    """Shutdown does not wait for a probe stuck in the cache; the breaker stays shut."""
+    async with Rig(interval=TICK) as rig:
+        await rig.lose_a_write()
+        rig.heal_inner()
+        rig.inner.gates["watermark"] = asyncio.Event()  # the probe's relay hangs
+        rig.forget_calls()
+        rig.clock.advance(RESET + 0.1)
+        await wait_for(rig.inner.called["watermark"])
+
+        await asyncio.wait_for(rig.guard.close(), timeout=BOUND)
+
+        assert rig.inner.cancelled["watermark"] == 1
+        assert rig.inner.calls["close"] >= 1
+        assert rig.state() is not BreakerState.CLOSED
 
 
 # --- breaker state against concurrent calls ------------------------------------------------
 
 
-async def test_a_call_that_succeeds_while_open_does_not_skip_the_replay(rig: Rig) -> None:
-    """A lease started while closed finishes after an invalidate failed: the breaker must stay
-    open until the probe has replayed the invalidation, or readers see the old value."""
+async def test_a_call_that_succeeds_while_open_does_not_close_the_breaker(rig: Rig) -> None:
+    """A lease started while closed finishes after an invalidate failed: the breaker must
+    stay open until the probe has relayed the write, or readers see the old value."""
     rig.inner.gates["lease"] = gate = asyncio.Event()
     reader = asyncio.create_task(rig.guard.lease(KEY, 1000))
     await settle(lambda: rig.inner.entered["lease"] == 1)
-    rig.inner.errors["invalidate"] = ConnectionError("down")
-    await rig.guard.invalidate(["item:x"])
-    assert rig.state() is BreakerState.OPEN
+    await rig.lose_a_write()
 
     gate.set()
     await reader
 
     assert rig.state() is BreakerState.OPEN
-    assert rig.inner.invalidated == []
-
-
-async def test_invalidations_while_open_do_not_postpone_the_probe(rig: Rig) -> None:
-    """The probe checks the cache every reset_timeout seconds, even under steady writes."""
-    await rig.open_breaker()
-    rig.heal_inner()
-    rig.clock.advance(RESET * 0.9)
-    await rig.guard.invalidate(["item:a"])  # a write while open: remembered
-    rig.clock.advance(RESET * 0.2)  # 1.1 x reset_timeout since the breaker opened
-
-    with contextlib.suppress(CacheUnavailable):
-        await rig.guard.lease(KEY, 1000)
-    await settle(lambda: rig.state() is BreakerState.CLOSED)
-
-    assert [name for names in rig.inner.invalidated for name in names] == ["item:a"]
+    assert rig.inner.caught_up == []

@@ -1,4 +1,4 @@
-"""ReadThrough over a real MemoryCache: single-flight, leases, detach, cancellation.
+"""ReadThrough over a real MemoryCache: single-flight, who joins or waits, leases, cancellation.
 
 Synchronisation is by events and by counting loop turns, never by timed sleeps.
 """
@@ -181,7 +181,7 @@ async def test_a_failing_load_reaches_every_reader_and_is_not_cached() -> None:
     assert rt.flight_count() == 0
 
 
-# --- cancellation and detach ----------------------------------------------------------------
+# --- cancellation -------------------------------------------------------------------------
 
 
 async def test_a_cancelled_reader_does_not_cancel_the_load_for_the_others() -> None:
@@ -221,87 +221,211 @@ async def test_a_load_survives_even_when_every_reader_is_cancelled() -> None:
     assert await cached(cache, KEY) == b"value"
 
 
-async def test_detach_makes_a_later_read_start_a_new_load() -> None:
-    """The write path: invalidate the cache, then detach. A read after the write gets a fresh
-    load; the first load's fill is refused (its lease was revoked), so it looks again and
-    its readers get the value cached by the fresh load instead of what it had read."""
-    cache = MemoryCache()
+# --- who may join a flight, and who waits for one -------------------------------------------
+
+
+async def test_a_read_after_the_flight_started_does_not_join_it_and_waits_for_it() -> None:
+    """A flight that has started may already hold an answer older than a late request, so
+    the late request forms the next flight. That one waits for the flight under way and
+    then finds its value in the cache: a stampede still costs one store read. Requests
+    arriving while the next flight waits join it (it has not started)."""
+    cache = WatchedCache()
     rt = ReadThrough(cache, LEASE_SECONDS, LONG_WAIT)
-    old = Loader(b"old", gated=True)
-    early = reads(rt, KEY, old, 3)
-    await settle(lambda: old.calls == 1)
+    first = Loader(b"first", gated=True)
+    early = reads(rt, KEY, first, 3)
+    await settle(lambda: first.calls == 1)  # the first flight has started
     await turns()
 
-    await cache.invalidate(["item:x"])
-    rt.detach(["item:x"])
-    new = Loader(b"new", gated=True)
-    late = reads(rt, KEY, new, 2)
-    await settle(lambda: new.calls == 1)
+    second = Loader(b"second")
+    late = reads(rt, KEY, second, 2)
     await turns()
-    assert rt.flight_count() == 1  # only the new flight can still be joined
+    later = reads(rt, KEY, second, 2)  # still during the first flight
+    await turns()
 
-    assert old.gate is not None
-    assert new.gate is not None
-    new.gate.set()
-    assert [r.value for r in await gather(late)] == [b"new"] * 2
-    old.gate.set()
-    assert [r.value for r in await gather(early)] == [b"new"] * 3
+    assert rt.flight_count() == 2  # one under way, one waiting (the four late reads)
+    assert second.calls == 0
+    assert cache.leases == [LookupState.LEASED]  # the next flight has not looked yet
+    assert not any(task.done() for task in [*late, *later])
 
-    assert old.calls == 1
-    assert new.calls == 1
-    assert await cached(cache, KEY) == b"new"  # the first load's fill was refused
+    assert first.gate is not None
+    first.gate.set()
+    assert await gather(early) == [Read(b"first", "MISS")] * 3
+    assert await gather([*late, *later]) == [Read(b"first", "HIT")] * 4
+
+    assert first.calls == 1
+    assert second.calls == 0
+    assert cache.leases == [LookupState.LEASED, LookupState.HIT]
     assert rt.flight_count() == 0
 
 
-async def test_after_detach_early_readers_keep_the_first_load_and_later_ones_join_the_new() -> None:
-    """Without a cache there is no lease to revoke: detach alone decides who shares what."""
-    rt = ReadThrough(None, LEASE_SECONDS, LONG_WAIT)
+async def test_a_read_after_invalidate_neither_joins_nor_waits_for_the_old_flight() -> None:
+    """The write path: store write, then ``invalidate``, then the acknowledgement. A read
+    after that must see the write: it starts its own flight at once, even while the old
+    flight (and a flight waiting behind it) are still under way. Those still answer the
+    requests already in them, which came before the write was acknowledged; the waiting
+    one looks up only after the write, so it gets the new value too."""
+    cache = MemoryCache()
+    rt = ReadThrough(cache, LEASE_SECONDS, LONG_WAIT)
     old = Loader(b"old", gated=True)
     early = reads(rt, KEY, old, 2)
     await settle(lambda: old.calls == 1)
     await turns()
-
-    rt.detach(["item:x"])
-    new = Loader(b"new", gated=True)
-    late = reads(rt, KEY, new, 1)
-    await settle(lambda: new.calls == 1)
-
-    assert old.gate is not None
-    assert new.gate is not None
-    old.gate.set()  # the detached flight lands first...
-    assert await gather(early) == [Read(b"old", "BYPASS")] * 2
-    # ...and must not unlist the new flight: a read now still joins it.
-    later = reads(rt, KEY, new, 1)
+    behind = Loader(b"behind")
+    waiting = reads(rt, KEY, behind, 2)  # the next flight, waiting for the old one
     await turns()
-    assert new.calls == 1
-    assert rt.flight_count() == 1
+    assert rt.flight_count() == 2
+
+    await rt.invalidate(["item:x"], [1])
+    assert rt.flight_count() == 0
+    new = Loader(b"new", gated=True)
+    after = reads(rt, KEY, new, 2)
+    await settle(lambda: new.calls == 1)  # did not wait for the old flight
+
+    assert new.gate is not None
     new.gate.set()
-    assert await gather([*late, *later]) == [Read(b"new", "BYPASS")] * 2
+    assert await gather(after) == [Read(b"new", "MISS")] * 2
+    assert old.gate is not None
+    old.gate.set()
+    assert await gather(early) == [Read(b"old", "MISS")] * 2
+    assert await gather(waiting) == [Read(b"new", "HIT")] * 2
+
     assert old.calls == 1
+    assert behind.calls == 0
     assert new.calls == 1
+    assert await cached(cache, KEY) == b"new"  # the old flight's fill was refused
+    assert rt.flight_count() == 0
 
 
-async def test_detach_also_detaches_every_list_flight_but_not_other_items() -> None:
-    rt = ReadThrough(None, LEASE_SECONDS, LONG_WAIT)
+async def test_invalidate_forgets_every_list_flight_but_not_other_items() -> None:
+    """Any write may change any list page, so every list flight is forgotten; a flight for
+    an item the write did not name is kept, and a later read of it still waits for it."""
+    cache = MemoryCache()
+    rt = ReadThrough(cache, LEASE_SECONDS, LONG_WAIT)
+    other = CacheKey("item:y")
     list_load = Loader(b"page", gated=True)
     item_load = Loader(b"other", gated=True)
     first_list = reads(rt, LIST, list_load, 1)
-    first_item = reads(rt, CacheKey("item:y"), item_load, 1)
+    first_item = reads(rt, other, item_load, 1)
     await settle(lambda: list_load.calls == 1 and item_load.calls == 1)
 
-    rt.detach(["item:x"])
+    await rt.invalidate(["item:x"], [1])
+    assert rt.flight_count() == 1  # the item:y flight only
     second_list = reads(rt, LIST, list_load, 1)
-    second_item = reads(rt, CacheKey("item:y"), item_load, 1)
+    second_item = reads(rt, other, item_load, 1)
     await settle(lambda: list_load.calls == 2)
     await turns()
 
-    assert list_load.calls == 2  # the list flight was detached: a new load
-    assert item_load.calls == 1  # item:y was not named: the reader joined
+    assert list_load.calls == 2  # the list flight was forgotten: a new load at once
+    assert item_load.calls == 1  # item:y was not named: the read waits for its flight
     assert list_load.gate is not None
     assert item_load.gate is not None
     list_load.gate.set()
     item_load.gate.set()
-    await gather([*first_list, *first_item, *second_list, *second_item])
+    await gather([*first_list, *first_item, *second_list])
+    assert await gather(second_item) == [Read(b"other", "HIT")]
+    assert item_load.calls == 1
+
+
+async def test_a_refused_fill_returns_the_loaded_value_as_a_miss_without_a_second_load() -> None:
+    """A write revoked the flight's lease while it loaded: the value is not cached, but it
+    is still fresh for every request in the flight (all joined before it started), so the
+    flight answers with it instead of looking again."""
+    cache = MemoryCache()
+    rt = ReadThrough(cache, LEASE_SECONDS, LONG_WAIT)
+    load = Loader(b"loaded", b"second load", gated=True)
+    tasks = reads(rt, KEY, load, 2)
+    await settle(lambda: load.calls == 1)
+
+    await cache.invalidate(["item:x"], [1])  # a write elsewhere revokes the lease
+    assert load.gate is not None
+    load.gate.set()
+
+    assert await gather(tasks) == [Read(b"loaded", "MISS")] * 2
+    assert load.calls == 1
+    assert await cached(cache, KEY) is None
+
+
+async def test_without_a_cache_the_next_flight_does_not_wait() -> None:
+    """With no cache to fill there is nothing to wait for: a late read loads at once. When
+    the earlier flight lands, it must not unlist the later one still under way."""
+    rt = ReadThrough(None, LEASE_SECONDS, LONG_WAIT)
+    first = Loader(b"first", gated=True)
+    early = reads(rt, KEY, first, 2)
+    await settle(lambda: first.calls == 1)
+    await turns()
+
+    second = Loader(b"second", gated=True)
+    late = reads(rt, KEY, second, 1)
+    await settle(lambda: second.calls == 1)
+
+    assert first.gate is not None
+    assert second.gate is not None
+    first.gate.set()
+    assert await gather(early) == [Read(b"first", "BYPASS")] * 2
+    assert rt.flight_count() == 1  # the second flight is still known
+    second.gate.set()
+    assert await gather(late) == [Read(b"second", "BYPASS")]
+    assert first.calls == 1
+    assert second.calls == 1
+    assert rt.flight_count() == 0
+
+
+async def test_a_flight_waiting_behind_a_failed_one_raises_the_same_error() -> None:
+    """Its requests do not wait a second store timeout: the error of the flight ahead is
+    theirs too, and the loader of the waiting flight is never called."""
+    rt = ReadThrough(MemoryCache(), LEASE_SECONDS, LONG_WAIT)
+    gate = asyncio.Event()
+    error = LookupError("store down")
+
+    async def failing() -> tuple[bytes, float]:
+        await gate.wait()
+        raise error
+
+    ahead = asyncio.create_task(rt.read(KEY, failing))
+    await settle(lambda: rt.flight_count() == 1)
+    await turns()
+    behind = Loader(b"never")
+    waiting = reads(rt, KEY, behind, 2)
+    await turns()
+    assert rt.flight_count() == 2
+
+    gate.set()
+    results = await asyncio.wait_for(
+        asyncio.gather(ahead, *waiting, return_exceptions=True), timeout=BOUND
+    )
+
+    assert results == [error] * 3
+    assert all(result is error for result in results)
+    assert behind.calls == 0
+
+
+async def test_a_flight_that_failed_while_waiting_is_forgotten() -> None:
+    """Once the flight ahead failed, the one behind it has failed too and must not stay
+    joinable: a read after both finished starts a new flight and loads, instead of
+    receiving the old error for ever."""
+    cache = MemoryCache()
+    rt = ReadThrough(cache, LEASE_SECONDS, LONG_WAIT)
+    gate = asyncio.Event()
+
+    async def failing() -> tuple[bytes, float]:
+        await gate.wait()
+        raise LookupError("store down")
+
+    ahead = asyncio.create_task(rt.read(KEY, failing))
+    await settle(lambda: rt.flight_count() == 1)
+    await turns()
+    waiting = reads(rt, KEY, Loader(b"never"), 1)
+    await turns()
+    gate.set()
+    await asyncio.wait_for(asyncio.gather(ahead, *waiting, return_exceptions=True), BOUND)
+
+    assert rt.flight_count() == 0
+    # Drop the lease the failed load left behind (directly: rt.invalidate would also
+    # forget the flights), so the read below need not wait it out.
+    await cache.invalidate(["item:x"])
+    load = Loader(b"back")
+    assert await asyncio.wait_for(rt.read(KEY, load), BOUND) == Read(b"back", "MISS")
+    assert load.calls == 1
 
 
 # --- another holder's lease -----------------------------------------------------------------

@@ -18,6 +18,7 @@ SCENARIOS: dict[str, str] = {
     "uncached": "3 uncached item GET",
     "zipf-memory": "4 Zipf reads + writes",
     "zipf-redis": "4 Zipf reads + writes",
+    "zipf-two": "4 Zipf reads + writes, 2 server processes",
     "stampede-memory": "5 cold-key stampede",
     "stampede-redis": "5 cold-key stampede",
     "lists-cached": "6 list queries, cached",

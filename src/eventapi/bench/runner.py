@@ -90,13 +90,24 @@ class _Run:
             self.add(scenarios.stampede_row(b, "stampede-memory", "memory", port, *stampede))
         if server.REDIS_SERVER is None:
             why = "redis-server is not installed"
-            for key in ("cached-redis", "zipf-redis", "stampede-redis"):
+            for key in ("cached-redis", "zipf-redis", "stampede-redis", "zipf-two"):
                 self.add(Row(key, b.label(key), "redis", skipped=why))
         else:
             with server.redis(self.workdir, self.pinning) as url, self.app("redis", url) as port:
                 self.add(b.measure("cached-redis", "redis", port, hot, route="item"))
                 self.add(scenarios.zipf(b, "zipf-redis", "redis", port, titles))
                 self.add(scenarios.stampede_row(b, "stampede-redis", "redis", port, *stampede))
+            # Never stale across processes: two workers share the store and Redis, and the
+            # load's connections (so reads and writes of one id) are spread over both.
+            unpinned = dataclasses.replace(b, pinning=Pinning.plan(False))
+            with (
+                server.redis(self.workdir, self.pinning) as url,
+                self.app("two", url, workers=2, pin=False) as port,
+            ):
+                row = scenarios.zipf(unpinned, "zipf-two", "redis", port, titles)
+                row.store_reads = row.per_1k = row.hit_ratio = None  # /metrics is per worker
+                row.note += "; not pinned"
+                self.add(row)
         with self.app("none", "none") as port:
             row = b.measure("uncached", "none", port, hot, route="item")
             row.note = "cache off; concurrent reads of one id still share a store read"

@@ -11,6 +11,14 @@ The lease protocol (after Facebook's memcache leases):
 - ``fill(resolved, token, value)`` stores the value only if that lease is still current.
 - ``invalidate`` deletes the value AND its lease, so a reader that loaded the old value
   before a write can no longer fill it after the write.
+
+The change log (eventapi/changes.py) is applied through the same port. A cache keeps a
+*watermark*: the seq up to which every change has been applied to it. ``invalidate`` is
+told the seqs of the writes it delivers, so the relay does not apply them again;
+``catch_up`` applies what was not delivered; ``reset`` retires everything when the log
+cannot say what changed (a new or emptied cache, or a relay further behind than the log
+reaches). The watermark lives in the cache itself, so a restarted Redis, which has lost
+its entries, has lost its watermark too, and starts again from a reset.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import Literal, Protocol
+
+from eventapi.changes import Change
 
 CacheBackend = Literal["redis", "memory"]
 
@@ -57,11 +67,29 @@ class Cache(Protocol):
 
     async def fill(self, resolved: str, token: str, value: bytes, ttl_ms: int) -> bool: ...
 
-    async def invalidate(self, item_names: Sequence[str]) -> None:
-        """Delete these items (and their leases) and retire every list page."""
+    async def invalidate(self, item_names: Sequence[str], seqs: Sequence[int] = ()) -> None:
+        """Delete these items (and their leases) and retire every list page; ``seqs`` are
+        the change-log records this delivers."""
         ...
 
     async def retire_all(self) -> None: ...
+
+    async def watermark(self) -> int | None:
+        """Every change up to this seq is applied; None: unknown (reset first)."""
+        ...
+
+    async def catch_up(self, changes: Sequence[Change], through: int) -> None:
+        """Apply the changes not applied or delivered yet, then raise the watermark to
+        ``through`` (every change up to it settled). Does nothing without a watermark."""
+        ...
+
+    async def reset(self, head: int) -> None:
+        """Retire every entry and raise the watermark to ``head``."""
+        ...
+
+    async def reconnect(self) -> None:
+        """Drop pooled connections: after an outage they may be dead."""
+        ...
 
     async def ping(self) -> None: ...
 

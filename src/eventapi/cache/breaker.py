@@ -30,6 +30,12 @@ class CircuitBreaker:
     def allows_calls(self) -> bool:
         return self.state is BreakerState.CLOSED
 
+    def seconds_until_probe(self) -> float:
+        """How long until probe_due() can be true (0 when it is; inf while closed)."""
+        if self.state is not BreakerState.OPEN:
+            return float("inf")
+        return max(0.0, self._opened_at + self.reset_timeout - self._clock())
+
     def probe_due(self) -> bool:
         """True once per open period, when it is time to try the dependency again."""
         if (

@@ -1,30 +1,34 @@
-"""GuardedCache: wraps any Cache with a time budget, a circuit breaker and invalidation replay.
+"""GuardedCache: any Cache with a time budget, a circuit breaker, and the change log relayed
+into it. This is the cache the rest of the app sees.
 
 - Every call gets ``budget`` seconds in total; past that it raises CacheUnavailable.
-- While the breaker is open, calls raise CacheUnavailable at once (no I/O at all), and a
-  background task probes the cache every ``reset_timeout`` seconds, traffic or not. Only
-  a successful probe closes the breaker.
-- An invalidation that cannot be delivered is remembered and the breaker is forced open,
-  so this process reads from the store, never from a cache that may hold the old value.
-  The probe replays the remembered invalidations before the breaker closes again; if too
-  many piled up, it retires every entry instead.
+- While the breaker is open, calls raise CacheUnavailable at once (no I/O at all).
+- An invalidation that cannot be delivered trips the breaker, so this process reads from
+  the store, never from a cache that may hold the old value. Nothing needs remembering:
+  the write is in the store's change log, which the relay applies.
+- One background task per process (``start``): while the breaker is closed it relays the
+  change log into the cache every ``interval`` (relay.py); while it is open it probes the
+  cache once per reset period: drop pooled connections (after an outage they are dead),
+  ping, relay everything missed, and only then close the breaker.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from eventapi.cache.base import Cache, CacheBackend, CacheKey, CacheUnavailable, Lookup
 from eventapi.cache.breaker import BreakerState, CircuitBreaker
+from eventapi.cache.relay import catch_up
+from eventapi.changes import Change, ChangeFeed
+from eventapi.errors import StoreUnavailable
 
 log = logging.getLogger("eventapi.cache")
 
 T = TypeVar("T")
-
-MAX_PENDING = 1000
 
 
 class GuardedCache:
@@ -40,12 +44,10 @@ class GuardedCache:
         self.budget = budget
         self.breaker = breaker
         self._on_error = on_error
-        self._pending: set[str] = set()
-        self._pending_lists = False
-        self._retire_all_pending = False
-        self._probe: asyncio.Task[None] | None = None
         self._inner_peek: Callable[[CacheKey], bytes | None] | None = getattr(inner, "peek", None)
-        self._prober: asyncio.Task[None] | None = None
+        self._feed: ChangeFeed | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     @property
     def connected(self) -> bool:
@@ -53,7 +55,6 @@ class GuardedCache:
 
     async def _call(self, op: str, call: Callable[[], Awaitable[T]]) -> T:
         if not self.breaker.allows_calls():
-            self._maybe_probe()
             raise CacheUnavailable(f"{op}: breaker open")
         try:
             async with asyncio.timeout(self.budget):
@@ -61,8 +62,6 @@ class GuardedCache:
         except (Exception, TimeoutError) as exc:  # every failure degrades, none escapes
             self._on_error(op)
             self.breaker.record_failure()
-            if not self.breaker.allows_calls():
-                self._start_prober()
             log.warning("cache %s failed: %s", op, type(exc).__name__)
             raise CacheUnavailable(op) from exc
         self.breaker.record_success()
@@ -80,81 +79,90 @@ class GuardedCache:
     async def fill(self, resolved: str, token: str, value: bytes, ttl_ms: int) -> bool:
         return await self._call("fill", lambda: self.inner.fill(resolved, token, value, ttl_ms))
 
-    async def invalidate(self, item_names: Sequence[str]) -> None:
+    async def invalidate(self, item_names: Sequence[str], seqs: Sequence[int] = ()) -> None:
         try:
-            await self._call("invalidate", lambda: self.inner.invalidate(item_names))
+            await self._call("invalidate", lambda: self.inner.invalidate(item_names, seqs))
         except CacheUnavailable:
-            self._remember(item_names)
             self._trip()
 
     async def retire_all(self) -> None:
         try:
             await self._call("retire_all", self.inner.retire_all)
         except CacheUnavailable:
-            self._retire_all_pending = True
             self._trip()
+
+    async def watermark(self) -> int | None:
+        return await self._call("watermark", self.inner.watermark)
+
+    async def catch_up(self, changes: Sequence[Change], through: int) -> None:
+        await self._call("catch_up", lambda: self.inner.catch_up(changes, through))
+
+    async def reset(self, head: int) -> None:
+        await self._call("reset", lambda: self.inner.reset(head))
+
+    async def reconnect(self) -> None:
+        await self._call("reconnect", self.inner.reconnect)
 
     async def ping(self) -> None:
         await self._call("ping", self.inner.ping)
 
-    async def close(self) -> None:
-        for task in (self._probe, self._prober):
-            if task is not None:
-                task.cancel()
-        await self.inner.close()
+    async def start(self, feed: ChangeFeed, interval: float) -> None:
+        """Relay ``feed`` into the cache now (a new in-process cache is reset while it is
+        still empty), then every ``interval`` seconds; probe while the cache is down."""
+        self._feed = feed
+        await self.relay()
+        self._task = asyncio.create_task(self._maintain(interval), name="cache-relay")
 
-    def _remember(self, item_names: Sequence[str]) -> None:
-        self._pending.update(item_names)
-        self._pending_lists = True
-        if len(self._pending) > MAX_PENDING:
-            self._retire_all_pending = True
-            self._pending.clear()
+    async def close(self) -> None:
+        # The flag as well as the cancel: redis-py can swallow a cancellation that lands
+        # while it releases a connection, and the loop must end all the same.
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.inner.close()
 
     def _trip(self) -> None:
         # Re-tripping an open breaker would restart its reset period: under steady writes
         # the probe would never come.
         if self.breaker.allows_calls():
             self.breaker.trip()
-        self._start_prober()
 
-    def _maybe_probe(self) -> None:
-        """A call that finds the reset period over starts the probe at once."""
-        if self.breaker.probe_due():
-            self._probe = asyncio.create_task(self.probe())
-        else:
-            self._start_prober()
-
-    def _start_prober(self) -> None:
-        """Probe on a timer too, so an idle process (only /metrics scraped) also recovers."""
-        if self._prober is None or self._prober.done():
-            self._prober = asyncio.create_task(self._probe_until_closed())
-
-    async def _probe_until_closed(self) -> None:
-        while not self.breaker.allows_calls():
-            # Scheduling, not synchronisation: wait out the breaker's reset period.
-            await asyncio.sleep(self.breaker.reset_timeout)
-            if self.breaker.probe_due():
+    async def _maintain(self, interval: float) -> None:
+        while not self._closing:
+            # Scheduling, not synchronisation: the relay's period, or the breaker's.
+            await asyncio.sleep(min(interval, self.breaker.seconds_until_probe()))
+            if self.breaker.allows_calls():
+                await self.relay()
+            elif self.breaker.probe_due():
                 await self.probe()
 
+    async def relay(self) -> None:
+        """One pass of the relay; a failure is the breaker's business, or the store's, and
+        the next pass tries again (the log keeps what this one could not apply)."""
+        assert self._feed is not None
+        try:
+            await catch_up(self, self._feed)
+        except (CacheUnavailable, StoreUnavailable):
+            pass
+        except Exception:  # a bug must not end the relay for the life of the process
+            log.exception("cache relay pass failed")
+
     async def probe(self) -> None:
-        """Check the cache and replay missed invalidations; close the breaker only if both work."""
-        pending, retire = sorted(self._pending), self._retire_all_pending
+        """Reconnect, check the cache and relay what it missed; close the breaker only if
+        all of that worked."""
         try:
             async with asyncio.timeout(self.budget * 4):
+                await self.inner.reconnect()
                 await self.inner.ping()
-                if retire:
-                    await self.inner.retire_all()
-                elif pending or self._pending_lists:
-                    await self.inner.invalidate(pending)
+            # Each call below is bounded by the Redis client's socket timeout and the
+            # store's own timeout.
+            if self._feed is not None:
+                await catch_up(self.inner, self._feed)
         except (Exception, TimeoutError) as exc:
             log.info("cache still unavailable: %s", type(exc).__name__)
             self.breaker.trip()
-            return
-        self._pending.difference_update(pending)
-        self._pending_lists = bool(self._pending)
-        self._retire_all_pending = self._retire_all_pending and not retire
-        if self._pending or self._retire_all_pending:
-            self.breaker.trip()  # more failed while we replayed: go round again
             return
         log.info("cache reachable again; breaker closed")
         self.breaker.close()

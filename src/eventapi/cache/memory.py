@@ -10,7 +10,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from eventapi.cache.base import CacheBackend, CacheKey, Lookup, LookupState
+from eventapi.cache.base import CacheBackend, CacheKey, Lookup, LookupState, item_key
+from eventapi.changes import Change
+
+# Delivered seqs kept above the watermark; past this many, the highest are forgotten (the
+# relay then applies those changes once more: harmless).
+MAX_DELIVERED = 10_000
 
 
 class MemoryCache:
@@ -25,6 +30,8 @@ class MemoryCache:
         self._leases: dict[str, tuple[float, str]] = {}
         self._epoch = 0
         self._generation = 0
+        self._applied: int | None = None
+        self._delivered: set[int] = set()
 
     def _resolve(self, key: CacheKey) -> str:
         resolved = f"{self._epoch}:{key.name}"
@@ -66,17 +73,55 @@ class MemoryCache:
             self._values.popitem(last=False)
         return True
 
-    async def invalidate(self, item_names: Sequence[str]) -> None:
+    async def invalidate(self, item_names: Sequence[str], seqs: Sequence[int] = ()) -> None:
         for name in item_names:
-            resolved = self._resolve(CacheKey(name))
-            self._values.pop(resolved, None)
-            self._leases.pop(resolved, None)
+            self._drop(name)
         self._generation += 1
+        if self._applied is not None and seqs:
+            self._delivered.update(s for s in seqs if s > self._applied)
+            self._advance(self._applied)
+
+    def _drop(self, name: str) -> None:
+        resolved = self._resolve(CacheKey(name))
+        self._values.pop(resolved, None)
+        self._leases.pop(resolved, None)
 
     async def retire_all(self) -> None:
         self._epoch += 1
         self._values.clear()
         self._leases.clear()
+
+    async def watermark(self) -> int | None:
+        return self._applied
+
+    async def catch_up(self, changes: Sequence[Change], through: int) -> None:
+        if self._applied is None:
+            return
+        pending = [c for c in changes if c.seq > self._applied and c.seq not in self._delivered]
+        for change in pending:
+            if change.event_id is None:
+                await self.retire_all()
+            else:
+                self._drop(item_key(change.event_id).name)
+        if pending:
+            self._generation += 1
+        self._advance(max(self._applied, through))
+
+    async def reset(self, head: int) -> None:
+        await self.retire_all()
+        self._advance(max(self._applied or 0, head))
+
+    def _advance(self, applied: int) -> None:
+        """Move the watermark over every delivered seq that directly follows it."""
+        while applied + 1 in self._delivered:
+            applied += 1
+        self._applied = applied
+        self._delivered = {s for s in self._delivered if s > applied}
+        if len(self._delivered) > MAX_DELIVERED:
+            self._delivered = set(sorted(self._delivered)[:MAX_DELIVERED])
+
+    async def reconnect(self) -> None:
+        return None
 
     async def ping(self) -> None:
         return None

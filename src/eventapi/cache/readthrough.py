@@ -1,16 +1,25 @@
 """Cache-aside reads with single-flight and leases.
 
-In one process, concurrent reads of one key share one load (single-flight). Across
-processes, the cache's lease lets one reader load while the others wait for its fill.
-A load is never cancelled by the request that started it: it runs as its own task and
-every waiting request shields it.
+In one process, concurrent reads of one key share one *flight*. Across processes, the
+cache's lease lets one reader load while the others wait for its fill. A flight is never
+cancelled by a request that joined it: it runs as its own task and every request shields it.
+
+Never stale: a request may join a flight only until the flight starts, that is, before it
+has looked at the cache or the store. So whatever the flight then reads, from the cache or
+from the store, it reads after every request in it was sent, and every write acknowledged
+before any of them was sent is in what it reads (the store's reads see every committed
+write; a cache entry survives a write only if its fill's lease did, and a write revokes
+the lease). Requests arriving while a flight is under way form the next flight, which
+first waits for the one under way: it then usually finds its value in the cache.
+This holds across processes, with nothing to detach on a write.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -52,75 +61,83 @@ class ReadThrough:
         self._peek = peek
         self._lease_ms = int(lease_seconds * 1000)
         self._wait = wait_seconds
-        self._flights: dict[str, asyncio.Task[Read]] = {}
+        self._joinable: dict[str, asyncio.Task[Read]] = {}  # flights not started yet
+        self._started: dict[str, asyncio.Task[Read]] = {}  # flights under way
+
+    async def invalidate(self, item_names: Sequence[str], seqs: Sequence[int] = ()) -> None:
+        """After a write, before it is acknowledged: drop the items (and every list page)
+        from the cache, and let no later read wait for a flight under way for them, which
+        may bring the old value (its requests still get it: they came before the write)."""
+        if self.cache is not None:
+            await self.cache.invalidate(item_names, seqs)
+        for flights in (self._joinable, self._started):
+            for name in [n for n in flights if n in item_names or n.startswith(LIST_PREFIX)]:
+                del flights[name]
 
     def flight_count(self) -> int:
-        return len(self._flights)
+        return len(self._joinable) + len(self._started)
 
     async def read(self, key: CacheKey, load: Loader) -> Read:
         if self._peek is not None:
             value = self._peek(key)
             if value is not None:
                 return Read(value, "HIT")
-        flight = self._flights.get(key.name)
+        flight = self._joinable.get(key.name)
         if flight is None:
-            flight = asyncio.create_task(self._lead(key, load))
-            self._flights[key.name] = flight
-            flight.add_done_callback(lambda done: self._land(key.name, done))
+            flight = asyncio.create_task(self._fly(key, load, self._started.get(key.name)))
+            self._joinable[key.name] = flight
         return await asyncio.shield(flight)
 
-    def _land(self, name: str, flight: asyncio.Task[Read]) -> None:
-        if self._flights.get(name) is flight:
-            del self._flights[name]
+    async def _fly(self, key: CacheKey, load: Loader, ahead: asyncio.Task[Read] | None) -> Read:
+        me = asyncio.current_task()
+        assert me is not None
+        failed: BaseException | None = None
+        if ahead is not None and self.cache is not None:
+            # Let the flight under way fill the cache first: this one then finds the value
+            # there, so a stampede still costs one store read. Its time is bounded (store
+            # timeout, cache budget); if it failed, this one fails the same way rather than
+            # make its requests wait a second store timeout.
+            await asyncio.wait([ahead])
+            failed = None if ahead.cancelled() else ahead.exception()
+        # From here on this flight reads the cache and the store: no one may join it. (One
+        # that invalidate() forgot stays forgotten: a later read must not wait for it.)
+        forgotten = self._joinable.get(key.name) is not me
+        if not forgotten:
+            del self._joinable[key.name]
+        if failed is not None:
+            raise failed
+        if not forgotten:
+            self._started[key.name] = me
+        try:
+            deadline = asyncio.get_running_loop().time() + self._wait
+            return await self._attempt(key, load, deadline)
+        finally:
+            if self._started.get(key.name) is me:
+                del self._started[key.name]
 
-    def detach(self, item_names: Iterable[str]) -> None:
-        """Called after a write: loads already under way may hold the old value, so no
-        later read may join them. They finish for the readers already waiting on them (who
-        asked before the write was acknowledged); their fill is refused by the lease, so
-        they look again rather than hand out what they read."""
-        for name in item_names:
-            self._flights.pop(name, None)
-        for name in [n for n in self._flights if n.startswith(LIST_PREFIX)]:
-            del self._flights[name]
-
-    async def _lead(self, key: CacheKey, load: Loader) -> Read:
+    async def _attempt(self, key: CacheKey, load: Loader, deadline: float) -> Read:
+        """Lookup, load on a miss, fill if we hold the lease."""
         if self.cache is None:
             return Read((await load())[0], "BYPASS")
-        for last in (False, True):
-            read = await self._attempt(key, load, last)
-            if read is not None:
-                return read
-        raise AssertionError("the last attempt always settles")
-
-    async def _attempt(self, key: CacheKey, load: Loader, last: bool) -> Read | None:
-        """One lookup-load-fill round; None when the fill was refused and we should retry."""
-        assert self.cache is not None
         try:
-            lookup = await self._lookup(key)
+            lookup = await self._lookup(key, deadline)
         except CacheUnavailable:
             return Read((await load())[0], "BYPASS")
         if lookup.state is LookupState.HIT:
             assert lookup.value is not None
             return Read(lookup.value, "HIT")
         value, ttl = await load()
-        if lookup.state is not LookupState.LEASED or lookup.token is None:
-            return Read(value, "MISS")
-        try:
-            filled = await self.cache.fill(lookup.resolved, lookup.token, value, jittered_ms(ttl))
-        except CacheUnavailable:
-            return Read(value, "MISS")
-        if filled or last:
-            return Read(value, "MISS")
-        # A write revoked our lease while we loaded, so what we read may predate it, and
-        # readers may have joined this load after that write was acknowledged (possibly by
-        # another process, which could not detach us). Look again.
-        return None
+        if lookup.state is LookupState.LEASED and lookup.token is not None:
+            # Refused when a write revoked the lease while we loaded: what we read then
+            # must not be cached, but it is still fresh for everyone in this flight.
+            with contextlib.suppress(CacheUnavailable):
+                await self.cache.fill(lookup.resolved, lookup.token, value, jittered_ms(ttl))
+        return Read(value, "MISS")
 
-    async def _lookup(self, key: CacheKey) -> Lookup:
+    async def _lookup(self, key: CacheKey, deadline: float) -> Lookup:
         """Lease, or while another process holds the lease, wait briefly for its fill."""
         assert self.cache is not None
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._wait
         delay = 0.002
         lookup = await self.cache.lease(key, self._lease_ms)
         while lookup.state is LookupState.BUSY and loop.time() < deadline:

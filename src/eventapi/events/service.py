@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from pydantic import TypeAdapter
 
-from eventapi.cache.base import Cache, item_key, list_key
+from eventapi.cache.base import item_key, list_key
 from eventapi.cache.entry import Entry
 from eventapi.cache.readthrough import Outcome, ReadThrough
 from eventapi.errors import EventNotFound
@@ -63,7 +63,6 @@ class EventService:
     ) -> None:
         self._store = store
         self._reads = reads
-        self._cache: Cache | None = reads.cache
         self._metrics = metrics
         self._ttls = ttls
 
@@ -96,9 +95,9 @@ class EventService:
 
     async def create(self, data: EventCreate) -> Written:
         self._metrics.store_operations.labels("create").inc()
-        event = await self._store.create(data)
-        await self._invalidate(event.id)
-        return Written(event.id, render(event))
+        saved = await self._store.create(data)
+        await self._invalidate(saved.event.id, saved.seq)
+        return Written(saved.event.id, render(saved.event))
 
     async def replace(self, event_id: str, data: EventCreate) -> Written:
         return await self._update(event_id, data.model_dump())
@@ -108,27 +107,27 @@ class EventService:
 
     async def _update(self, event_id: str, changes: dict[str, object]) -> Written:
         self._metrics.store_operations.labels("update").inc()
+        saved = None
         try:
-            event = await self._store.update(event_id, changes)
+            saved = await self._store.update(event_id, changes)
         finally:
-            # Also after a failed call: a write that timed out may still have committed.
-            await self._invalidate(event_id)
-        if event is None:
+            # Also after a failed call: a write that timed out may still have committed
+            # (and if it did, the relay delivers its change-log record too).
+            await self._invalidate(event_id, saved.seq if saved else 0)
+        if saved is None:
             raise EventNotFound(event_id)
-        return Written(event.id, render(event))
+        return Written(saved.event.id, render(saved.event))
 
     async def delete(self, event_id: str) -> None:
         self._metrics.store_operations.labels("delete").inc()
+        seq = None
         try:
-            deleted = await self._store.delete(event_id)
+            seq = await self._store.delete(event_id)
         finally:
-            await self._invalidate(event_id)
-        if not deleted:
+            await self._invalidate(event_id, seq or 0)
+        if seq is None:
             raise EventNotFound(event_id)
 
-    async def _invalidate(self, event_id: str) -> None:
-        names = [item_key(event_id).name]
-        if self._cache is not None:
-            await self._cache.invalidate(names)
-        # After the invalidation, so that no load begun before it can serve a later reader.
-        self._reads.detach(names)
+    async def _invalidate(self, event_id: str, seq: int) -> None:
+        """Before the write is acknowledged; ``seq`` (0: none) tells the relay it is done."""
+        await self._reads.invalidate([item_key(event_id).name], [seq] if seq else [])

@@ -6,8 +6,10 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from eventapi.changes import ChangeBatch
 from eventapi.errors import StoreUnavailable
 from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead
 
@@ -16,10 +18,20 @@ log = logging.getLogger("eventapi.storage")
 Backend = Literal["sqlite", "mongodb"]
 
 
+@dataclass(frozen=True, slots=True)
+class Saved:
+    """A committed write: the event as stored, and the seq of its change-log record."""
+
+    event: EventRead
+    seq: int  # 0 when nothing was written (an update with no changes)
+
+
 class EventStore(Protocol):
     """Persistence for events. Ids are 24-hex ObjectId strings on every backend.
 
     Every method either completes within the store's timeout or raises StoreUnavailable.
+    Every read sees the latest committed data. Every write records its change in the
+    change log (eventapi/changes.py) before it is acknowledged.
     """
 
     backend: Backend
@@ -28,13 +40,19 @@ class EventStore(Protocol):
 
     async def list(self, query: EventQuery) -> EventPage: ...
 
-    async def create(self, event: EventCreate) -> EventRead: ...
+    async def create(self, event: EventCreate) -> Saved: ...
 
-    async def update(self, event_id: str, changes: Mapping[str, Any]) -> EventRead | None:
+    async def update(self, event_id: str, changes: Mapping[str, Any]) -> Saved | None:
         """Set the given fields (``None`` clears); returns the new state, or None if absent."""
         ...
 
-    async def delete(self, event_id: str) -> bool: ...
+    async def delete(self, event_id: str) -> int | None:
+        """Returns the seq of the deletion's change record, or None if there was no event."""
+        ...
+
+    async def changes_since(self, after: int, limit: int) -> ChangeBatch:
+        """Up to ``limit`` change records with seq > ``after``, oldest first."""
+        ...
 
     async def insert_missing(self, events: Sequence[EventRead]) -> int:
         """Insert events under their own ids, skipping ids that exist; returns how many."""

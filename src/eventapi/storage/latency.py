@@ -11,8 +11,9 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from eventapi.changes import ChangeBatch
 from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead
-from eventapi.storage.base import Backend, EventStore
+from eventapi.storage.base import Backend, EventStore, Saved
 
 
 class DelayedStore:
@@ -29,15 +30,15 @@ class DelayedStore:
         await asyncio.sleep(self.delay)
         return await self.inner.list(query)
 
-    async def create(self, event: EventCreate) -> EventRead:
+    async def create(self, event: EventCreate) -> Saved:
         await asyncio.sleep(self.delay)
         return await self.inner.create(event)
 
-    async def update(self, event_id: str, changes: Mapping[str, Any]) -> EventRead | None:
+    async def update(self, event_id: str, changes: Mapping[str, Any]) -> Saved | None:
         await asyncio.sleep(self.delay)
         return await self.inner.update(event_id, changes)
 
-    async def delete(self, event_id: str) -> bool:
+    async def delete(self, event_id: str) -> int | None:
         await asyncio.sleep(self.delay)
         return await self.inner.delete(event_id)
 
@@ -46,6 +47,9 @@ class DelayedStore:
 
     async def delete_all(self) -> int:
         return await self.inner.delete_all()
+
+    async def changes_since(self, after: int, limit: int) -> ChangeBatch:
+        return await self.inner.changes_since(after, limit)
 
     async def count(self) -> int:
         return await self.inner.count()

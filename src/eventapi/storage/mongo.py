@@ -1,25 +1,41 @@
-"""MongoDB event store on PyMongo's native async API (AsyncMongoClient)."""
+"""MongoDB event store on PyMongo's native async API (AsyncMongoClient).
+
+The change log is the ``changes`` collection beside ``events``. MongoDB would need a
+multi-document transaction (and so a replica set) to commit a record with its write, so
+each write records an *intent* first and then makes the change: a writer killed between
+the two leaves an intent for a change that never happened, which costs one needless
+invalidation, never a lost one. Seqs are allocated by inserting ``_id = last + 1`` and
+retrying on a duplicate, so a record exists only once every lower seq does.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
+from eventapi.changes import Change, ChangeBatch
 from eventapi.events import dates
 from eventapi.events.schemas import EVENT_FIELDS, EventCreate, EventPage, EventQuery, EventRead
-from eventapi.storage.base import Backend, guarded
+from eventapi.storage.base import Backend, Saved, guarded
 
 log = logging.getLogger("eventapi.storage")
 
 Document = dict[str, Any]
 
 DUPLICATE_KEY = 11000
+# The log keeps at least this many records; a relay further behind retires everything.
+KEEP_CHANGES = 10_000
+_PRUNE_EVERY = 1_000
+# An intent settles once its write has surely finished or failed: the store timeout bounds
+# the write; the margin covers clock differences between the app servers.
+SETTLE_MARGIN = 1.0
 
 _INDEXES: list[list[tuple[str, int]]] = [
     [("date", ASCENDING), ("_id", ASCENDING)],
@@ -97,6 +113,7 @@ class MongoEventStore:
 
     def __init__(self, collection: Any, timeout: float, client: Any = None) -> None:
         self._events = collection
+        self._changes = collection.database["changes"]
         self._timeout = timeout
         self._client = client
         self._indexed = False
@@ -128,6 +145,7 @@ class MongoEventStore:
         async with self._guard("create_index"):
             for keys in _INDEXES:
                 await self._events.create_index(keys)
+            await self._changes.create_index([("at", ASCENDING)])
         self._indexed = True
 
     async def get(self, event_id: str) -> EventRead | None:
@@ -146,27 +164,66 @@ class MongoEventStore:
             docs = [doc async for doc in cursor]
         return EventPage(items=[_doc_to_event(d) for d in docs], total=int(total))
 
-    async def create(self, event: EventCreate) -> EventRead:
-        doc = _fields_to_doc(event.model_dump())
-        async with self._guard("insert"):
-            result = await self._events.insert_one(doc)
-        return EventRead(id=str(result.inserted_id), **event.model_dump())
+    async def _intent(self, event_id: str | None) -> int:
+        """Record a change before making it; returns its seq."""
+        last = await self._changes.find_one({}, sort=[("_id", DESCENDING)], projection={"_id": 1})
+        seq = (int(last["_id"]) if last else 0) + 1
+        while True:
+            try:
+                record = {"_id": seq, "event_id": event_id, "at": time.time()}
+                await self._changes.insert_one(record)
+                break
+            except DuplicateKeyError:
+                seq += 1  # another writer took it: seq - 1 exists, so take the next
+        if seq % _PRUNE_EVERY == 0:
+            await self._changes.delete_many({"_id": {"$lte": seq - KEEP_CHANGES}})
+        return seq
 
-    async def update(self, event_id: str, changes: Mapping[str, Any]) -> EventRead | None:
+    async def create(self, event: EventCreate) -> Saved:
+        doc = {"_id": ObjectId(), **_fields_to_doc(event.model_dump())}
+        async with self._guard("insert"):
+            seq = await self._intent(str(doc["_id"]))
+            await self._events.insert_one(doc)
+        return Saved(EventRead(id=str(doc["_id"]), **event.model_dump()), seq)
+
+    async def update(self, event_id: str, changes: Mapping[str, Any]) -> Saved | None:
         if not changes:
-            return await self.get(event_id)
+            current = await self.get(event_id)
+            return Saved(current, 0) if current else None
         async with self._guard("update"):
+            seq = await self._intent(event_id)
             doc = await self._events.find_one_and_update(
                 {"_id": ObjectId(event_id)},
                 {"$set": _fields_to_doc(changes)},
                 return_document=ReturnDocument.AFTER,
             )
-        return _doc_to_event(doc) if doc else None
+        return Saved(_doc_to_event(doc), seq) if doc else None
 
-    async def delete(self, event_id: str) -> bool:
+    async def delete(self, event_id: str) -> int | None:
         async with self._guard("delete"):
+            seq = await self._intent(event_id)
             result = await self._events.delete_one({"_id": ObjectId(event_id)})
-        return bool(result.deleted_count)
+        return seq if result.deleted_count else None
+
+    async def changes_since(self, after: int, limit: int) -> ChangeBatch:
+        settled_before = time.time() - self._timeout - SETTLE_MARGIN
+        async with self._guard("changes"):
+            docs = [
+                doc
+                async for doc in self._changes.find({"_id": {"$gt": after}})
+                .sort("_id", ASCENDING)
+                .limit(limit)
+            ]
+            newest = await self._changes.find_one({}, sort=[("_id", DESCENDING)])
+            oldest = await self._changes.find_one({}, sort=[("_id", ASCENDING)])
+            unsettled = await self._changes.find_one(
+                {"at": {"$gte": settled_before}}, sort=[("_id", ASCENDING)]
+            )
+        newest_seq = int(newest["_id"]) if newest else 0
+        head = int(unsettled["_id"]) - 1 if unsettled else newest_seq
+        first_kept = int(oldest["_id"]) if oldest else newest_seq + 1
+        changes = [Change(int(d["_id"]), d["event_id"]) for d in docs]
+        return ChangeBatch(changes, head, gap=first_kept > after + 1)
 
     async def insert_missing(self, events: Sequence[EventRead]) -> int:
         if not events:
@@ -178,6 +235,7 @@ class MongoEventStore:
         ]
         async with self._guard("bulk insert"):
             try:
+                await self._intent(None)
                 await self._events.insert_many(docs, ordered=False)
             except BulkWriteError as exc:
                 # Duplicate ids (code 11000) are the point: existing events stay as they are.
@@ -189,6 +247,7 @@ class MongoEventStore:
 
     async def delete_all(self) -> int:
         async with self._guard("delete_all"):
+            await self._intent(None)
             result = await self._events.delete_many({})
         return int(result.deleted_count)
 

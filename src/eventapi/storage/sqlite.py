@@ -1,22 +1,27 @@
-"""SQLite event store (aiosqlite, WAL): the zero-setup embedded default."""
+"""SQLite event store (WAL; see sqlite_pool.py for how connections are used): the
+zero-setup embedded default. Every write and its change-log record commit together."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import aiosqlite
 from bson import ObjectId
 
+from eventapi.changes import Change, ChangeBatch
 from eventapi.errors import StoreUnavailable
 from eventapi.events import dates
 from eventapi.events.schemas import EVENT_FIELDS, EventCreate, EventPage, EventQuery, EventRead
-from eventapi.storage.base import Backend, guarded
+from eventapi.storage.base import Backend, Saved, guarded
+from eventapi.storage.sqlite_pool import Connections
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -33,7 +38,17 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_date ON events (date_utc, id);
 CREATE INDEX IF NOT EXISTS events_by_title ON events (title, id);
 CREATE INDEX IF NOT EXISTS events_by_category ON events (category_key, date_utc, id);
+-- The change log (eventapi/changes.py). AUTOINCREMENT: a seq is never reused, even after
+-- the newest records are pruned. event_id NULL: any event may have changed.
+CREATE TABLE IF NOT EXISTS changes (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT
+);
 """
+
+# The log keeps at least this many records; a relay further behind retires everything.
+KEEP_CHANGES = 10_000
+_PRUNE_EVERY = 1_000
 
 _COLUMNS = "id, title, description, date_utc, date_naive, location, category, organizer"
 _ORDER = {
@@ -92,95 +107,122 @@ def prepare(path: str) -> None:
         raise StoreUnavailable(f"cannot open the SQLite database {path!r}: {reason}") from None
 
 
+def _setup(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.create_function("icontains", 2, _icontains, deterministic=True)
+
+
+def _log(conn: sqlite3.Connection, event_id: str | None) -> int:
+    """Record a change in the caller's write transaction; returns its seq."""
+    row = conn.execute("INSERT INTO changes (event_id) VALUES (?) RETURNING seq", (event_id,))
+    seq: int = row.fetchone()[0]
+    if seq % _PRUNE_EVERY == 0:
+        conn.execute("DELETE FROM changes WHERE seq <= ?", (seq - KEEP_CHANGES,))
+    return seq
+
+
+def _where(query: EventQuery) -> tuple[str, list[Any]]:
+    where: list[str] = []
+    params: list[Any] = []
+    if query.category is not None:
+        where.append("category_key = ?")
+        params.append(query.category.casefold())
+    if query.date_from is not None:
+        where.append("date_utc >= ?")
+        params.append(_utc_text(query.date_from))
+    if query.date_to is not None:
+        where.append("date_utc <= ?")
+        params.append(_utc_text(query.date_to))
+    if query.q is not None:
+        where.append("(icontains(title, ?) OR icontains(description, ?) OR icontains(location, ?))")
+        params.extend([query.q] * 3)
+    return (f"WHERE {' AND '.join(where)}" if where else ""), params
+
+
 class SqliteEventStore:
     backend: Backend = "sqlite"
 
-    def __init__(self, conn: aiosqlite.Connection, timeout: float) -> None:
-        self._conn = conn
+    def __init__(self, connections: Connections, timeout: float) -> None:
+        self._db = connections
         self._timeout = timeout
-        # One connection is shared by all requests: a multi-statement write transaction
-        # must not have another request's write interleaved into it.
-        self._write_lock = asyncio.Lock()
 
     @classmethod
     async def open(cls, path: str, timeout: float) -> SqliteEventStore:
         await asyncio.to_thread(prepare, path)
-        conn = await aiosqlite.connect(path, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        await conn.execute("PRAGMA journal_mode=WAL")
-        await conn.execute("PRAGMA synchronous=NORMAL")
-        await conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
-        await conn.create_function("icontains", 2, _icontains, deterministic=True)
-        await conn.executescript(_SCHEMA)
-        return cls(conn, timeout)
+        connections = Connections(path, _setup)
+        try:
+            await connections.open(_SCHEMA)
+        except sqlite3.Error as exc:
+            await connections.close()
+            raise StoreUnavailable(f"cannot open the SQLite database {path!r}: {exc}") from None
+        return cls(connections, timeout)
 
-    def _guard(self, what: str) -> Any:
-        return guarded(self._timeout, (sqlite3.Error, ValueError), f"sqlite {what}")
+    async def _read(self, what: str, job: Callable[[sqlite3.Connection], T]) -> T:
+        async with guarded(self._timeout, (sqlite3.Error, ValueError), f"sqlite {what}"):
+            return await self._db.read(job, time.monotonic() + self._timeout)
 
-    async def _one(self, sql: str, params: Sequence[Any]) -> sqlite3.Row | None:
-        async with self._conn.execute(sql, params) as cursor:
-            row: sqlite3.Row | None = await cursor.fetchone()
-            return row
+    async def _write(self, what: str, job: Callable[[sqlite3.Connection], T]) -> T:
+        async with guarded(self._timeout, (sqlite3.Error, ValueError), f"sqlite {what}"):
+            return await self._db.write(job, time.monotonic() + self._timeout)
 
     async def get(self, event_id: str) -> EventRead | None:
-        async with self._guard("get"):
-            row = await self._one(f"SELECT {_COLUMNS} FROM events WHERE id = ?", (event_id,))
+        def get(conn: sqlite3.Connection) -> sqlite3.Row | None:
+            sql = f"SELECT {_COLUMNS} FROM events WHERE id = ?"
+            row: sqlite3.Row | None = conn.execute(sql, (event_id,)).fetchone()
+            return row
+
+        row = await self._read("get", get)
         return _row_to_event(row) if row else None
 
     async def list(self, query: EventQuery) -> EventPage:
-        where: list[str] = []
-        params: list[Any] = []
-        if query.category is not None:
-            where.append("category_key = ?")
-            params.append(query.category.casefold())
-        if query.date_from is not None:
-            where.append("date_utc >= ?")
-            params.append(_utc_text(query.date_from))
-        if query.date_to is not None:
-            where.append("date_utc <= ?")
-            params.append(_utc_text(query.date_to))
-        if query.q is not None:
-            where.append(
-                "(icontains(title, ?) OR icontains(description, ?) OR icontains(location, ?))"
-            )
-            params.extend([query.q] * 3)
-        clause = f"WHERE {' AND '.join(where)}" if where else ""
-        async with self._guard("list"):
-            total_row = await self._one(f"SELECT COUNT(*) FROM events {clause}", params)
-            sql = (
-                f"SELECT {_COLUMNS} FROM events {clause} "
-                f"ORDER BY {_ORDER[query.sort]} LIMIT ? OFFSET ?"
-            )
-            async with self._conn.execute(sql, [*params, query.limit, query.offset]) as cursor:
-                rows = await cursor.fetchall()
-        total = int(total_row[0]) if total_row else 0
+        clause, params = _where(query)
+        page_sql = (
+            f"SELECT {_COLUMNS} FROM events {clause} ORDER BY {_ORDER[query.sort]} LIMIT ? OFFSET ?"
+        )
+
+        def page(conn: sqlite3.Connection) -> tuple[int, list[sqlite3.Row]]:
+            # One read transaction: the total and the page come from the same snapshot.
+            conn.execute("BEGIN")
+            total = conn.execute(f"SELECT COUNT(*) FROM events {clause}", params).fetchone()[0]
+            rows = conn.execute(page_sql, [*params, query.limit, query.offset]).fetchall()
+            conn.execute("COMMIT")
+            return int(total), rows
+
+        total, rows = await self._read("list", page)
         return EventPage(items=[_row_to_event(r) for r in rows], total=total)
 
-    async def create(self, event: EventCreate) -> EventRead:
+    async def create(self, event: EventCreate) -> Saved:
         created = EventRead(id=str(ObjectId()), **event.model_dump())
-        await self.insert_missing([created])
-        return created
+        row = {"id": created.id, **_columns(event.model_dump())}
+        sql = f"INSERT INTO events ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
 
-    async def update(self, event_id: str, changes: Mapping[str, Any]) -> EventRead | None:
+        def insert(conn: sqlite3.Connection) -> int:
+            conn.execute(sql, list(row.values()))
+            return _log(conn, created.id)
+
+        return Saved(created, await self._write("insert", insert))
+
+    async def update(self, event_id: str, changes: Mapping[str, Any]) -> Saved | None:
         columns = _columns(changes)
         if not columns:
-            return await self.get(event_id)
+            current = await self.get(event_id)
+            return Saved(current, 0) if current else None
         assignments = ", ".join(f"{name} = ?" for name in columns)
-        async with self._guard("update"), self._write_lock:
-            row = await self._one(
-                f"UPDATE events SET {assignments} WHERE id = ? RETURNING {_COLUMNS}",
-                [*columns.values(), event_id],
-            )
-        return _row_to_event(row) if row else None
+        sql = f"UPDATE events SET {assignments} WHERE id = ? RETURNING {_COLUMNS}"
 
-    async def delete(self, event_id: str) -> bool:
-        sql = "DELETE FROM events WHERE id = ?"
-        async with (
-            self._guard("delete"),
-            self._write_lock,
-            self._conn.execute(sql, (event_id,)) as c,
-        ):
-            return c.rowcount > 0
+        def update(conn: sqlite3.Connection) -> tuple[sqlite3.Row, int] | None:
+            row: sqlite3.Row | None = conn.execute(sql, [*columns.values(), event_id]).fetchone()
+            return (row, _log(conn, event_id)) if row else None
+
+        done = await self._write("update", update)
+        return Saved(_row_to_event(done[0]), done[1]) if done else None
+
+    async def delete(self, event_id: str) -> int | None:
+        def delete(conn: sqlite3.Connection) -> int | None:
+            gone = conn.execute("DELETE FROM events WHERE id = ?", (event_id,)).rowcount
+            return _log(conn, event_id) if gone else None
+
+        return await self._write("delete", delete)
 
     async def insert_missing(self, events: Sequence[EventRead]) -> int:
         rows = [{"id": e.id, **_columns(e.model_dump(include=set(EVENT_FIELDS)))} for e in events]
@@ -191,30 +233,51 @@ class SqliteEventStore:
             f"INSERT OR IGNORE INTO events ({', '.join(names)}) "
             f"VALUES ({', '.join('?' * len(names))})"
         )
-        async with self._guard("insert"), self._write_lock:
-            before = self._conn.total_changes
-            await self._conn.execute("BEGIN")
-            try:
-                await self._conn.executemany(sql, [[r[n] for n in names] for r in rows])
-                await self._conn.execute("COMMIT")
-            except BaseException:
-                await self._conn.execute("ROLLBACK")
-                raise
-            return self._conn.total_changes - before
+
+        def insert(conn: sqlite3.Connection) -> int:
+            before = conn.total_changes
+            conn.executemany(sql, [[r[n] for n in names] for r in rows])
+            added = conn.total_changes - before
+            if added:
+                _log(conn, None)
+            return added
+
+        return await self._write("insert", insert)
 
     async def delete_all(self) -> int:
-        sql = "DELETE FROM events"
-        async with self._guard("delete_all"), self._write_lock, self._conn.execute(sql) as c:
-            return c.rowcount
+        def delete_all(conn: sqlite3.Connection) -> int:
+            gone = conn.execute("DELETE FROM events").rowcount
+            if gone:
+                _log(conn, None)
+            return gone
+
+        return await self._write("delete_all", delete_all)
+
+    async def changes_since(self, after: int, limit: int) -> ChangeBatch:
+        def since(conn: sqlite3.Connection) -> ChangeBatch:
+            conn.execute("BEGIN")
+            rows = conn.execute(
+                "SELECT seq, event_id FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
+            head = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+            oldest = conn.execute("SELECT MIN(seq) FROM changes").fetchone()[0]
+            conn.execute("COMMIT")
+            head_seq = int(head[0]) if head else 0
+            first_kept = head_seq + 1 if oldest is None else int(oldest)
+            changes = [Change(int(r[0]), r[1]) for r in rows]
+            return ChangeBatch(changes, head_seq, gap=first_kept > after + 1)
+
+        return await self._read("changes", since)
 
     async def count(self) -> int:
-        async with self._guard("count"):
-            row = await self._one("SELECT COUNT(*) FROM events", ())
-        return int(row[0]) if row else 0
+        def count(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+        return await self._read("count", count)
 
     async def ping(self) -> None:
-        async with self._guard("ping"):
-            await self._one("SELECT 1", ())
+        await self._read("ping", lambda conn: conn.execute("SELECT 1").fetchone())
 
     async def close(self) -> None:
-        await self._conn.close()
+        await self._db.close()
