@@ -1,0 +1,190 @@
+"""Drive real server processes with asyncio tasks and record a history for the checker.
+
+One writer task per event PATCHes title ``v<N>`` with N rising, alternating the target
+process; reader tasks GET items and list pages through every process. Every loop is
+bounded by a deadline AND a count, and stops by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from tests.multiprocess.cluster import Api
+from tests.multiprocess.history import (
+    ABSENT,
+    TRANSPORT_ERROR,
+    Read,
+    ReadKind,
+    Report,
+    Write,
+    check,
+)
+
+EVENTS = "/api/events"
+TITLE = re.compile(r"v(\d+)")
+LIST_PAGE: Mapping[str, Any] = {"limit": 100}
+
+
+def version_of(title: object) -> int | None:
+    match = TITLE.fullmatch(title) if isinstance(title, str) else None
+    return int(match.group(1)) if match else None
+
+
+def body(version: int, day: int = 1) -> dict[str, str]:
+    return {"title": f"v{version}", "date": f"2025-06-{day:02d}T12:00:00"}
+
+
+@dataclass
+class Recorder:
+    """Every write and read, timed with one clock in this process."""
+
+    writes: list[Write] = field(default_factory=list)
+    reads: list[Read] = field(default_factory=list)
+    origin: float = field(default_factory=time.monotonic)
+
+    def next_version(self, event: str) -> int:
+        return 1 + max((w.version for w in self.writes if w.event == event), default=0)
+
+    async def create(self, api: Api, day: int = 1) -> str:
+        sent = time.monotonic()
+        response = await api.http.post(EVENTS, json=body(0, day))
+        received = time.monotonic()
+        assert response.status_code == 201, response.text
+        event: str = response.json()["id"]
+        self.writes.append(Write(event, 0, api.name, sent, received, response.status_code))
+        return event
+
+    async def write(self, api: Api, event: str, version: int) -> Write:
+        sent = time.monotonic()
+        try:
+            response = await api.http.patch(f"{EVENTS}/{event}", json={"title": f"v{version}"})
+            status = response.status_code
+        except httpx.TransportError:
+            status = TRANSPORT_ERROR
+        done = Write(event, version, api.name, sent, time.monotonic(), status)
+        self.writes.append(done)
+        return done
+
+    async def read_item(self, api: Api, event: str) -> Read:
+        sent = time.monotonic()
+        try:
+            response = await api.http.get(f"{EVENTS}/{event}")
+        except httpx.TransportError:
+            done = Read(event, None, api.name, "item", sent, time.monotonic(), TRANSPORT_ERROR)
+        else:
+            received = time.monotonic()
+            ok = response.status_code == 200
+            version = version_of(response.json().get("title")) if ok else None
+            cache = response.headers.get("x-cache", "")
+            done = Read(
+                event, version, api.name, "item", sent, received, response.status_code, cache
+            )
+        self.reads.append(done)
+        return done
+
+    async def read_list(
+        self, api: Api, events: Sequence[str], params: Mapping[str, Any] = LIST_PAGE
+    ) -> list[Read]:
+        """One list page; one Read per tracked event (ABSENT if the page lacks it)."""
+        kind: ReadKind = "list"
+        sent = time.monotonic()
+        try:
+            response = await api.http.get(EVENTS, params=dict(params))
+        except httpx.TransportError:
+            received, status, cache, seen = time.monotonic(), TRANSPORT_ERROR, "", None
+        else:
+            received, status = time.monotonic(), response.status_code
+            cache = response.headers.get("x-cache", "")
+            seen = (
+                {e["id"]: version_of(e["title"]) for e in response.json()}
+                if status == 200
+                else None
+            )
+        done = [
+            Read(
+                e,
+                None if seen is None else seen.get(e, ABSENT),
+                api.name,
+                kind,
+                sent,
+                received,
+                status,
+                cache,
+            )
+            for e in events
+        ]
+        self.reads.extend(done)
+        return done
+
+    def report(self) -> Report:
+        return check(self.writes, self.reads)
+
+    def summary(self) -> str:
+        return self.report().summary(self.origin)
+
+
+@dataclass(frozen=True)
+class Workload:
+    seconds: float
+    readers: int
+    max_writes: int = 1000  # per event
+    max_reads: int = 5000  # per reader
+    list_every: int = 4  # every n-th read of a reader is a list page (0: never)
+
+
+async def run(
+    recorder: Recorder,
+    apis: Sequence[Api],
+    events: Sequence[str],
+    load: Workload,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Writers and readers until ``load.seconds`` pass, their counts run out, or ``stop``."""
+    stop = stop or asyncio.Event()
+    deadline = time.monotonic() + load.seconds
+
+    def going() -> bool:
+        return time.monotonic() < deadline and not stop.is_set()
+
+    async def writer(index: int, event: str) -> None:
+        first = recorder.next_version(event)
+        for version in range(first, first + load.max_writes):
+            if not going():
+                return
+            # Alternate A, B, A, ...; neighbouring events start on different processes.
+            await recorder.write(apis[(version + index) % len(apis)], event, version)
+
+    async def reader(index: int) -> None:
+        for n in range(load.max_reads):
+            if not going():
+                return
+            api = apis[(index + n) % len(apis)]
+            if load.list_every and n % load.list_every == load.list_every - 1:
+                await recorder.read_list(api, events)
+            else:
+                await recorder.read_item(api, events[(index * 5 + n) % len(events)])
+
+    async with asyncio.TaskGroup() as tasks:
+        for i, event in enumerate(events):
+            tasks.create_task(writer(i, event))
+        for r in range(load.readers):
+            tasks.create_task(reader(r))
+
+
+async def seed(recorder: Recorder, apis: Sequence[Api], count: int) -> list[str]:
+    """Create ``count`` events (title v0) through the processes in turn."""
+    return list(await asyncio.gather(*(recorder.create(apis[n % len(apis)]) for n in range(count))))
+
+
+async def warm(recorder: Recorder, apis: Sequence[Api], events: Sequence[str]) -> None:
+    """Read every event and the list page through every process, so caches hold them."""
+    for api in apis:
+        await asyncio.gather(*(recorder.read_item(api, e) for e in events))
+        await recorder.read_list(api, events)
