@@ -166,15 +166,18 @@ class MongoEventStore:
 
     async def _intent(self, event_id: str | None) -> int:
         """Record a change before making it; returns its seq."""
-        last = await self._changes.find_one({}, sort=[("_id", DESCENDING)], projection={"_id": 1})
-        seq = (int(last["_id"]) if last else 0) + 1
+        record: Document = {"event_id": event_id}
         while True:
+            last = await self._changes.find_one(
+                {}, sort=[("_id", DESCENDING)], projection={"_id": 1}
+            )
+            seq = (int(last["_id"]) if last else 0) + 1
+            record.update(_id=seq, at=time.time())
             try:
-                record = {"_id": seq, "event_id": event_id, "at": time.time()}
                 await self._changes.insert_one(record)
                 break
             except DuplicateKeyError:
-                seq += 1  # another writer took it: seq - 1 exists, so take the next
+                continue  # another writer took it: look again at the newest record
         if seq % _PRUNE_EVERY == 0:
             await self._changes.delete_many({"_id": {"$lte": seq - KEEP_CHANGES}})
         return seq
