@@ -30,7 +30,7 @@ seed: install
 	$(BIN)/eventapi seed --insert-samples
 
 bench: install
-	$(BIN)/eventapi bench
+	$(BIN)/python -m bench
 
 lint: install
 	$(BIN)/ruff check .

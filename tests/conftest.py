@@ -1,16 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from eventapi.app import create_app
+from eventapi.events.store import EventStore
 from eventapi.settings import Settings
-from eventapi.storage.base import EventStore
+from tests.support.app import run_app
 from tests.support.backends import BACKENDS, open_backend
 from tests.support.redis_server import RedisServer
 
@@ -32,19 +30,21 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(database_url=f"sqlite:///{tmp_path}/app.db", cache_url="memory://")
 
 
+@pytest.fixture(params=[True, False], ids=["fast-path", "routed"])
+def fast_path(request: pytest.FixtureRequest) -> bool:
+    """GET /api/events/{id} through the ASGI fast path, or through the FastAPI route: the
+    API suite runs both ways, so the two stay one contract."""
+    on: bool = request.param
+    return on
+
+
 @pytest.fixture
-async def client(store: EventStore, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def client(
+    store: EventStore, settings: Settings, fast_path: bool
+) -> AsyncIterator[httpx.AsyncClient]:
     """The real app, lifespan included, over the parametrised store backend."""
-
-    @asynccontextmanager
-    async def use_store(_: Settings) -> AsyncIterator[EventStore]:
-        yield store
-
-    app = create_app(settings, store=use_store)
-    async with LifespanManager(app) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield http
+    async with run_app(settings, store, item_fast_path=fast_path) as running:
+        yield running.http
 
 
 @pytest.fixture

@@ -6,9 +6,7 @@ import argparse
 import asyncio
 import copy
 import os
-import shlex
 import sys
-from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -128,60 +126,9 @@ def seed(argv: list[str] | None = None) -> None:
         sys.exit(f"eventapi: the database at {settings.safe_database_url} is unavailable: {exc}")
 
 
-def bench(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="eventapi bench",
-        description="Benchmark the API against a bare ASGI floor; writes a Markdown report.",
-    )
-    parser.add_argument("--events", type=int, default=10_000, help="events to seed")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per scenario")
-    parser.add_argument("--connections", type=int, default=64, help="concurrent connections")
-    parser.add_argument("--hot", type=int, default=100, help="ids in the hot set")
-    parser.add_argument(
-        "--store-latency", type=float, default=0.05, help="seconds per store call in scenario 7"
-    )
-    parser.add_argument("--stampede", type=int, default=1000, help="concurrent GETs of one id")
-    parser.add_argument(
-        "--out", type=Path, default=Path("docs/benchmarks.md"), help="report; SVG beside it"
-    )
-    parser.add_argument(
-        "--loadgen", choices=["python", "wrk", "auto"], default="auto", help="auto: wrk if found"
-    )
-    parser.add_argument(
-        "--workers", type=int, choices=[1, 2], default=1, help="2: also 2 workers + Redis"
-    )
-    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke test")
-    args = parser.parse_args(argv)
-    if min(args.events, args.connections, args.hot, args.stampede) < 1 or args.duration <= 0:
-        parser.error("sizes and --duration must be positive")
-    if not 0 <= args.store_latency <= 10:
-        parser.error("--store-latency must be between 0 and 10 seconds")
-
-    from eventapi.bench.options import Options
-    from eventapi.bench.runner import run
-
-    opts = Options(
-        events=args.events,
-        duration=args.duration,
-        connections=args.connections,
-        hot=args.hot,
-        store_latency=args.store_latency,
-        stampede=args.stampede,
-        out=args.out,
-        loadgen=args.loadgen,
-        workers=args.workers,
-        pin=not args.no_pin,
-        command=shlex.join(["eventapi", "bench", *(argv or [])]),
-    )
-    sys.exit(run(opts.quick() if args.quick else opts))
-
-
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"serve": serve, "seed": seed, "bench": bench}
+    commands = {"serve": serve, "seed": seed}
     if not argv or argv[0] not in commands:
-        sys.exit(
-            "usage: eventapi {serve,seed,bench} [options]   (eventapi COMMAND --help for more)"
-        )
+        sys.exit("usage: eventapi {serve,seed} [options]   (eventapi COMMAND --help for more)")
     commands[argv[0]](argv[1:])

@@ -10,10 +10,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from eventapi.cache.guard import GuardedCache
+from eventapi.cache.base import Cache
 from eventapi.events.service import EventService
-from eventapi.settings import Settings
-from eventapi.storage.base import EventStore
+from eventapi.events.store import EventStore
 
 
 async def get_service(request: Request) -> EventService:
@@ -26,17 +25,11 @@ async def get_store(request: Request) -> EventStore:
     return store
 
 
-async def get_cache(request: Request) -> GuardedCache | None:
-    cache: GuardedCache | None = request.app.state.cache
+async def get_cache(request: Request) -> Cache | None:
+    cache: Cache | None = request.app.state.cache
     return cache
-
-
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 ServiceDep = Annotated[EventService, Depends(get_service)]
 StoreDep = Annotated[EventStore, Depends(get_store)]
-CacheDep = Annotated[GuardedCache | None, Depends(get_cache)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+CacheDep = Annotated[Cache | None, Depends(get_cache)]

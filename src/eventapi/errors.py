@@ -1,6 +1,5 @@
-"""Domain errors, and the one place that turns any error into RFC 9457 problem+json.
-
-Hierarchy (everything the service layer raises on purpose):
+"""Domain errors: everything below the HTTP layer raises on purpose. No web imports here;
+http/problems.py maps each one to an RFC 9457 problem+json response.
 
     EventApiError
       EventNotFound        404  the id is well-formed but no such event exists
@@ -9,41 +8,6 @@ Hierarchy (everything the service layer raises on purpose):
 """
 
 from __future__ import annotations
-
-import logging
-import re
-from collections.abc import Mapping
-from http import HTTPStatus
-from typing import Any
-
-import orjson
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
-
-log = logging.getLogger("eventapi")
-
-PROBLEM_JSON = "application/problem+json"
-PROBLEM_BASE = "https://eventapi.dev/problems/"
-
-
-class FieldError(BaseModel):
-    loc: list[str | int]
-    msg: str
-    type: str
-
-
-class Problem(BaseModel):
-    """The RFC 9457 body of every error response (media type application/problem+json)."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str | None = None
-    errors: list[FieldError] | None = None
 
 
 class EventApiError(Exception):
@@ -73,112 +37,3 @@ class StoreUnavailable(EventApiError):
 
 class PayloadTooLarge(EventApiError):
     status, slug, title = 413, "payload-too-large", "Request body too large"
-
-
-def problem_response(
-    status: int,
-    detail: str,
-    *,
-    slug: str | None = None,
-    title: str | None = None,
-    instance: str | None = None,
-    headers: Mapping[str, str] | None = None,
-    **extra: Any,
-) -> Response:
-    phrase = HTTPStatus(status).phrase
-    body: dict[str, Any] = {
-        "type": PROBLEM_BASE + (slug or phrase.lower().replace(" ", "-")),
-        "title": title or phrase,
-        "status": status,
-        "detail": detail,
-    }
-    if instance:
-        body["instance"] = instance
-    body.update(extra)
-    return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
-
-
-def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
-    # Only location, message and type: pydantic's "input" and "ctx" can echo back
-    # arbitrary client data and internal objects.
-    return [
-        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
-        for err in exc.errors()
-    ]
-
-
-def problem_for(exc: EventApiError, path: str) -> Response:
-    return problem_response(exc.status, exc.detail, slug=exc.slug, title=exc.title, instance=path)
-
-
-async def _on_domain_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, EventApiError)
-    return problem_for(exc, request.url.path)
-
-
-async def _on_validation_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    return problem_response(
-        422,
-        "The request is not valid; see 'errors' for each field",
-        slug="validation-error",
-        title="Validation failed",
-        instance=request.url.path,
-        errors=_field_errors(exc),
-    )
-
-
-def _allowed_methods(request: Request) -> str:
-    """Every method of every route on this path (Starlette names only the first route's).
-
-    ``app.state.methods_by_path`` is filled by the app factory from its routers.
-    """
-    table: list[tuple[re.Pattern[str], set[str]]] = request.app.state.methods_by_path
-    path = request.url.path
-    return ", ".join(sorted({m for regex, methods in table if regex.match(path) for m in methods}))
-
-
-async def _on_http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    headers = dict(exc.headers or {})
-    if exc.status_code == 405:
-        headers["Allow"] = _allowed_methods(request)
-    return problem_response(exc.status_code, detail, instance=request.url.path, headers=headers)
-
-
-async def _on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem_response(500, "An unexpected error occurred", instance=request.url.path)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(EventApiError, _on_domain_error)
-    app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_error)
-    app.add_exception_handler(Exception, _on_unexpected)
-    document_problem_responses(app)
-
-
-def document_problem_responses(app: FastAPI) -> None:
-    """In the OpenAPI document, file error schemas under application/problem+json, the
-    media type the handlers above actually send (FastAPI puts models under
-    application/json)."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            for operation in _operations(schema):
-                for status, response in operation.get("responses", {}).items():
-                    content = response.get("content", {})
-                    if status[0] in "45" and "application/json" in content:
-                        content[PROBLEM_JSON] = content.pop("application/json")
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
-    return [op for path in schema.get("paths", {}).values() for op in path.values()]

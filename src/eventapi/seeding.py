@@ -13,9 +13,9 @@ from typing import Any, TextIO
 
 from eventapi.cache.factory import open_cache
 from eventapi.events.samples import SAMPLE_EVENTS
+from eventapi.events.store import EventStore
 from eventapi.metrics import Metrics
 from eventapi.settings import Settings
-from eventapi.storage.base import EventStore
 from eventapi.storage.factory import open_store
 
 MENU = """

@@ -20,8 +20,6 @@ class Settings(BaseSettings):
     )
     # Upper bound for one store call before the request fails with 503.
     store_timeout: float = Field(default=2.0, gt=0, le=60)
-    # Benchmarks only: seconds added to every store call, to model a remote database.
-    store_latency: float = Field(default=0.0, ge=0, le=10)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"

@@ -1,17 +1,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from starlette.types import ASGIApp
 
 from eventapi.app import create_app
+from eventapi.events.store import EventStore
 from eventapi.settings import Settings
-from eventapi.storage.base import EventStore
-from tests.api.helpers import http_client, serve
+from tests.support.app import http_client, injected, serve, started
 from tests.support.flaky import FlakyStore
 
 
@@ -22,15 +20,13 @@ def flaky(store: EventStore) -> FlakyStore:
 
 
 @pytest.fixture
-async def flaky_app(flaky: FlakyStore, settings: Settings) -> AsyncIterator[ASGIApp]:
+async def flaky_app(
+    flaky: FlakyStore, settings: Settings, fast_path: bool
+) -> AsyncIterator[ASGIApp]:
     """The real app over ``flaky``, its lifespan started."""
-
-    @asynccontextmanager
-    async def use_flaky(_: Settings) -> AsyncIterator[EventStore]:
-        yield flaky
-
-    async with LifespanManager(create_app(settings, store=use_flaky)) as manager:
-        yield manager.app
+    app = create_app(settings, store=injected(flaky), item_fast_path=fast_path)
+    async with started(app) as asgi:
+        yield asgi
 
 
 @pytest.fixture
@@ -40,8 +36,8 @@ async def flaky_client(flaky_app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def app_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """The app exactly as configured by ``settings`` (its own SQLite file), not parametrised:
-    for behaviour that does not depend on the store backend."""
-    async with serve(create_app(settings)) as http:
+async def app_client(settings: Settings, fast_path: bool) -> AsyncIterator[httpx.AsyncClient]:
+    """The app exactly as configured by ``settings`` (its own SQLite file), not parametrised
+    by store: for behaviour that does not depend on the store backend."""
+    async with serve(create_app(settings, item_fast_path=fast_path)) as http:
         yield http

@@ -1,33 +1,18 @@
-"""Shared helpers for the HTTP API tests."""
+"""Helpers for the HTTP API tests: the response shapes the API promises, and list reads."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
-from starlette.types import ASGIApp
 
-EVENTS = "/api/events"
+from tests.support.api import EVENTS
+
 PROBLEM_JSON = "application/problem+json"
 EVENT_KEYS = ["id", "title", "description", "date", "location", "category", "organizer"]
 ID_PATTERN = re.compile(r"^[0-9a-f]{24}$")
-MISSING_ID = "0123456789abcdef01234567"
-
-# The original README's POST example, and what it documents as the response (id aside).
-README_POST = {
-    "title": "New Conference",
-    "description": "Amazing event",
-    "date": "2025-12-01T10:00:00",
-    "location": "New York, NY",
-    "category": "Technology",
-    "organizer": "Event Corp",
-}
 
 # Text that must never reach a client: stack traces, driver and database messages.
 LEAKS = (
@@ -44,18 +29,6 @@ LEAKS = (
     "127.0.0.1",
     "site-packages",
 )
-
-
-def event(**fields: Any) -> dict[str, Any]:
-    """A valid request body: title and date, plus (or overridden by) ``fields``."""
-    return {"title": "Event", "date": "2025-06-01T12:00:00", **fields}
-
-
-async def create(client: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
-    response = await client.post(EVENTS, json=event(**fields))
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 async def total(client: httpx.AsyncClient) -> int:
@@ -116,20 +89,3 @@ def link_query(url: str) -> dict[str, str]:
     query = parse_qs(parts.query, keep_blank_values=True, strict_parsing=True)
     assert all(len(values) == 1 for values in query.values()), query
     return {name: values[0] for name, values in query.items()}
-
-
-@asynccontextmanager
-async def http_client(
-    app: ASGIApp, *, raise_app_exceptions: bool = True
-) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client talking to ``app`` in process."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        yield http
-
-
-@asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Run ``app`` with its lifespan and yield an HTTP client talking to it."""
-    async with LifespanManager(app) as manager, http_client(manager.app) as http:
-        yield http

@@ -7,27 +7,19 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.helpers import (
-    EVENT_KEYS,
+from tests.api.helpers import EVENT_KEYS, ID_PATTERN, assert_problem, ids, total
+from tests.support.api import (
+    CURL_BODY,
     EVENTS,
-    ID_PATTERN,
     MISSING_ID,
+    MUSIC_FESTIVAL,
+    PYTHON_BODY,
     README_POST,
-    assert_problem,
     create,
     event,
-    ids,
-    total,
 )
 
-FULL = {
-    "title": "Music Festival",
-    "description": "Three-day outdoor music festival",
-    "date": "2025-08-20T14:00:00",
-    "location": "Austin, TX",
-    "category": "Music",
-    "organizer": "Live Nation",
-}
+FULL = {key: value for key, value in MUSIC_FESTIVAL.items() if key != "id"}
 
 
 async def test_post_returns_201_location_and_the_stored_event(client: httpx.AsyncClient) -> None:
@@ -49,26 +41,8 @@ async def test_post_returns_201_location_and_the_stored_event(client: httpx.Asyn
 @pytest.mark.parametrize(
     "payload",
     [
-        pytest.param(
-            {
-                "title": "Test Event",
-                "description": "Testing API",
-                "date": "2025-12-01T10:00:00",
-                "location": "Test City",
-                "category": "Test",
-            },
-            id="readme-curl",
-        ),
-        pytest.param(
-            {
-                "title": "Workshop 2025",
-                "description": "Hands-on coding workshop",
-                "date": "2025-11-20T14:00:00",
-                "location": "Bengaluru, India",
-                "category": "Education",
-            },
-            id="readme-python",
-        ),
+        pytest.param(CURL_BODY, id="readme-curl"),
+        pytest.param(PYTHON_BODY, id="readme-python"),
     ],
 )
 async def test_readme_post_examples_without_organizer(

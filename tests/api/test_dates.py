@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.api.helpers import EVENTS, create
+from tests.support.api import EVENTS, create
 
 
 async def read_back(client: httpx.AsyncClient, event_id: str) -> list[str]:

@@ -9,15 +9,9 @@ import httpx
 import pytest
 from starlette.types import ASGIApp
 
-from tests.api.helpers import (
-    EVENTS,
-    MISSING_ID,
-    assert_problem,
-    create,
-    event,
-    http_client,
-    total,
-)
+from tests.api.helpers import assert_problem, total
+from tests.support.api import EVENTS, MISSING_ID, create, event
+from tests.support.app import http_client
 from tests.support.flaky import FlakyStore
 
 MALFORMED_IDS = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from eventapi.storage.base import EventStore
+from eventapi.events.store import EventStore
 
 
 async def test_health_is_200_and_names_the_store(

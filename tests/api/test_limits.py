@@ -9,7 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.helpers import EVENTS, assert_problem, create, event, total
+from tests.api.helpers import assert_problem, total
+from tests.support.api import EVENTS, create, event
 from tests.support.flaky import FlakyStore
 
 LIMIT = 64 * 1024

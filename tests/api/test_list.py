@@ -7,14 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.helpers import (
-    EVENTS,
-    assert_problem,
-    create,
-    ids,
-    link_query,
-    links,
-)
+from tests.api.helpers import assert_problem, ids, link_query, links
+from tests.support.api import EVENTS, create
 
 
 async def seed(client: httpx.AsyncClient, count: int, **fields: Any) -> list[str]:

@@ -12,10 +12,12 @@ import httpx
 import pytest
 
 from eventapi.app import create_app
+from eventapi.events.store import EventStore
 from eventapi.settings import Settings
-from eventapi.storage.base import EventStore
 from eventapi.storage.mongo import MongoEventStore
-from tests.api.helpers import EVENTS, MISSING_ID, assert_problem, create, event, serve
+from tests.api.helpers import assert_problem
+from tests.support.api import EVENTS, MISSING_ID, create, event
+from tests.support.app import serve
 from tests.support.flaky import FlakyStore
 
 BOUND = 3.0  # seconds; the only timing in these tests: a hang must fail, not block the run

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from eventapi.bench import floor, server
-from eventapi.bench.http1 import Request, read_response
-from eventapi.bench.loadgen import LoadGenerator, run_load
-from eventapi.bench.pinning import Pinning
-from eventapi.bench.stats import percentile
+from bench import floor, server
+from bench.http1 import Request, read_response
+from bench.loadgen import LoadGenerator, run_load
+from bench.pinning import Pinning
+from bench.stats import percentile
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from eventapi.bench import server, wrk
-from eventapi.bench.client import Counters, Delta
-from eventapi.bench.pinning import Pinning
+from bench import server, wrk
+from bench.client import Counters, Delta
+from bench.pinning import Pinning
 
 SAMPLE = """\
 Running 1s test @ http://127.0.0.1:18555/api/events/68ed254e36d0233aa05afbe9

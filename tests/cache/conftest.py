@@ -8,17 +8,14 @@ A test that needs one kind only overrides the parameter:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from pathlib import Path
 
-import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
-from eventapi.app import create_app
 from eventapi.settings import Settings
-from eventapi.storage.base import EventStore
-from tests.cache.helpers import Instance, Launch
+from tests.cache.helpers import Launch
+from tests.support.app import RunningApp, run_app
 from tests.support.backends import open_backend
 from tests.support.gated_store import GatedStore
 from tests.support.redis_server import RedisServer
@@ -65,28 +62,17 @@ async def gated(tmp_path: Path) -> AsyncIterator[GatedStore]:
 async def launch(gated: GatedStore, cache_settings: Settings) -> AsyncIterator[Launch]:
     """Start a real app instance (lifespan included) over ``gated``; each call is a new
     instance with its own ReadThrough and cache client. All stop at teardown."""
-
-    @asynccontextmanager
-    async def use_gated(_: Settings) -> AsyncIterator[EventStore]:
-        yield gated
-
     async with AsyncExitStack() as stack:
         # Registered first, so it runs last: a failed test must not leave a reader paused.
         stack.callback(gated.open_all)
 
-        async def start(settings: Settings | None = None) -> Instance:
-            app = create_app(settings or cache_settings, store=use_gated)
-            manager = await stack.enter_async_context(LifespanManager(app))
-            transport = httpx.ASGITransport(app=manager.app)
-            http = await stack.enter_async_context(
-                httpx.AsyncClient(transport=transport, base_url="http://test")
-            )
-            return Instance(app, http)
+        async def start(settings: Settings | None = None) -> RunningApp:
+            return await stack.enter_async_context(run_app(settings or cache_settings, gated))
 
         yield start
         gated.open_all()
 
 
 @pytest.fixture
-async def api(launch: Launch) -> Instance:
+async def api(launch: Launch) -> RunningApp:
     return await launch()

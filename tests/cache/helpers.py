@@ -1,27 +1,23 @@
-"""Shared helpers for the cache tests: running app instances, waiting without sleeping."""
+"""Helpers for the cache tests: probes on running app instances, waiting without sleeping."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from eventapi.cache.base import CacheKey
 from eventapi.cache.readthrough import Loader, Read, ReadThrough
+from tests.support.app import RunningApp
 from tests.support.gated_store import Gate, GatedStore
 
 T = TypeVar("T")
 
-Launch = Callable[..., Awaitable["Instance"]]  # start another app instance (conftest `launch`)
-
-EVENTS = "/api/events"
-MISSING_ID = "0123456789abcdef01234567"
+Launch = Callable[..., Awaitable[RunningApp]]  # start another app instance (conftest `launch`)
 
 # Only a guard against a test hanging for ever when the code under test is broken. No test
 # waits on a clock to let something happen: every wait below ends on an event the code sets.
@@ -31,19 +27,6 @@ N = 1000
 # How long a read that should finish on its own may take before it counts as stuck behind a
 # paused reader. A passing run never waits for it: the read finishes in milliseconds.
 STUCK = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class Instance:
-    """One running app (lifespan entered) and an HTTP client on it."""
-
-    app: FastAPI
-    http: httpx.AsyncClient
-
-    @property
-    def reads(self) -> ReadThrough:
-        reads: ReadThrough = self.app.state.reads
-        return reads
 
 
 async def within(awaitable: Awaitable[T]) -> T:
@@ -64,7 +47,7 @@ class JoinProbe:
         self.entered: Counter[int] = Counter()  # per instance index
         self.all_in = asyncio.Event()
 
-    def wrap(self, monkeypatch: pytest.MonkeyPatch, instances: Iterable[Instance]) -> JoinProbe:
+    def wrap(self, monkeypatch: pytest.MonkeyPatch, instances: Iterable[RunningApp]) -> JoinProbe:
         for index, instance in enumerate(instances):
             monkeypatch.setattr(instance.reads, "read", self._counting(index, instance.reads))
         return self
@@ -81,22 +64,6 @@ class JoinProbe:
             return await original(key, load)
 
         return read
-
-
-def event(**fields: Any) -> dict[str, Any]:
-    """A valid request body: title and date, plus (or overridden by) ``fields``."""
-    return {"title": "Event", "date": "2025-06-01T12:00:00", **fields}
-
-
-async def create(http: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
-    response = await http.post(EVENTS, json=event(**fields))
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def item(event_id: str) -> str:
-    return f"{EVENTS}/{event_id}"
 
 
 async def unless_stuck(task: asyncio.Task[T], gate: Gate) -> tuple[bool, T]:
@@ -122,7 +89,7 @@ async def stampede(
     tasks: list[asyncio.Task[httpx.Response]],
     gate: Gate,
     probe: JoinProbe,
-    instances: list[Instance],
+    instances: list[RunningApp],
     gated: GatedStore,
     calls: int,
 ) -> list[httpx.Response]:

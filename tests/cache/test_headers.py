@@ -6,7 +6,9 @@ import httpx
 import pytest
 
 from eventapi.settings import Settings
-from tests.cache.helpers import EVENTS, MISSING_ID, Instance, Launch, create, item
+from tests.cache.helpers import Launch
+from tests.support.api import EVENTS, MISSING_ID, create, item
+from tests.support.app import RunningApp
 from tests.support.gated_store import GatedStore
 
 
@@ -17,7 +19,7 @@ async def get(http: httpx.AsyncClient, url: str, **headers: str) -> httpx.Respon
 
 
 async def test_miss_then_hit_with_identical_bytes_and_etag(
-    api: Instance, gated: GatedStore
+    api: RunningApp, gated: GatedStore
 ) -> None:
     created = await create(api.http, title="Cached")
     url = item(created["id"])
@@ -35,7 +37,7 @@ async def test_miss_then_hit_with_identical_bytes_and_etag(
 
 
 async def test_etag_is_the_same_on_every_instance(
-    api: Instance, launch: Launch, cache_settings: Settings
+    api: RunningApp, launch: Launch, cache_settings: Settings
 ) -> None:
     """Another instance (memory://: its own cache; Redis: the shared one) and an instance
     with caching off give the same ETag and bytes for the same event."""
@@ -55,7 +57,7 @@ async def test_etag_is_the_same_on_every_instance(
 
 @pytest.mark.parametrize("url", ["item", "list"])
 async def test_if_none_match_gives_304_without_a_store_read(
-    api: Instance, gated: GatedStore, url: str
+    api: RunningApp, gated: GatedStore, url: str
 ) -> None:
     created = await create(api.http, title="Conditional")
     target = item(created["id"]) if url == "item" else EVENTS
@@ -77,7 +79,7 @@ async def test_if_none_match_gives_304_without_a_store_read(
     assert dict(gated.calls) == calls
 
 
-async def test_missing_event_404_is_cached(api: Instance, gated: GatedStore) -> None:
+async def test_missing_event_404_is_cached(api: RunningApp, gated: GatedStore) -> None:
     first = await api.http.get(item(MISSING_ID))
     assert first.status_code == 404
     assert gated.calls["get"] == 1
@@ -89,7 +91,7 @@ async def test_missing_event_404_is_cached(api: Instance, gated: GatedStore) -> 
 
 
 async def test_get_after_delete_is_404_at_once_and_that_404_is_cached(
-    api: Instance, gated: GatedStore
+    api: RunningApp, gated: GatedStore
 ) -> None:
     created = await create(api.http, title="Doomed")
     url = item(created["id"])
@@ -110,7 +112,7 @@ async def test_get_after_delete_is_404_at_once_and_that_404_is_cached(
 
 @pytest.mark.parametrize("cache_kind", ["none"])
 async def test_with_caching_off_every_read_bypasses_and_reads_the_store(
-    api: Instance, gated: GatedStore
+    api: RunningApp, gated: GatedStore
 ) -> None:
     created = await create(api.http, title="Uncached")
     for n in range(1, 4):
@@ -139,7 +141,7 @@ async def seed(http: httpx.AsyncClient, count: int) -> None:
     ],
 )
 async def test_equivalent_list_queries_share_one_entry(
-    api: Instance, gated: GatedStore, first: str, second: str
+    api: RunningApp, gated: GatedStore, first: str, second: str
 ) -> None:
     await seed(api.http, 7)
 
@@ -155,7 +157,7 @@ async def test_equivalent_list_queries_share_one_entry(
 
 
 async def test_different_list_queries_do_not_share_an_entry(
-    api: Instance, gated: GatedStore
+    api: RunningApp, gated: GatedStore
 ) -> None:
     await seed(api.http, 7)
 
@@ -168,7 +170,9 @@ async def test_different_list_queries_do_not_share_an_entry(
     assert [e["title"] for e in descending.json()] == [f"Event {n}" for n in range(6, 1, -1)]
 
 
-async def test_list_headers_are_identical_on_hit_and_miss(api: Instance, gated: GatedStore) -> None:
+async def test_list_headers_are_identical_on_hit_and_miss(
+    api: RunningApp, gated: GatedStore
+) -> None:
     await seed(api.http, 7)
     url = EVENTS + "?limit=3&offset=3"
 

@@ -15,16 +15,9 @@ import httpx
 import pytest
 
 from eventapi.events.schemas import EventPage, EventQuery, EventRead
-from tests.cache.helpers import (
-    EVENTS,
-    Instance,
-    assert_shows,
-    create,
-    event,
-    item,
-    unless_stuck,
-    within,
-)
+from tests.cache.helpers import assert_shows, unless_stuck, within
+from tests.support.api import EVENTS, create, event, item
+from tests.support.app import RunningApp
 from tests.support.gated_store import GatedStore
 
 ItemWrite = Literal["put", "patch", "delete"]
@@ -59,7 +52,7 @@ async def assert_fresh_reads_show(
 
 @pytest.mark.parametrize("write", ["put", "patch", "delete"])
 async def test_item_load_paused_across_a_write_does_not_cache_the_old_version(
-    api: Instance, gated: GatedStore, write: ItemWrite
+    api: RunningApp, gated: GatedStore, write: ItemWrite
 ) -> None:
     old = await create(api.http, title="Old")
     gate = gated.arm("get")
@@ -82,7 +75,7 @@ async def test_item_load_paused_across_a_write_does_not_cache_the_old_version(
 
 @pytest.mark.parametrize("write", ["put", "patch", "delete"])
 async def test_item_read_after_a_write_does_not_join_a_load_begun_before_it(
-    api: Instance, gated: GatedStore, write: ItemWrite
+    api: RunningApp, gated: GatedStore, write: ItemWrite
 ) -> None:
     old = await create(api.http, title="Old")
     gate = gated.arm("get")
@@ -138,7 +131,7 @@ async def seed_two(http: httpx.AsyncClient) -> list[str]:
 
 @pytest.mark.parametrize("write", ["post", "put", "delete"])
 async def test_list_load_paused_across_a_write_does_not_cache_the_old_page(
-    api: Instance, gated: GatedStore, write: ListWrite
+    api: RunningApp, gated: GatedStore, write: ListWrite
 ) -> None:
     ids = await seed_two(api.http)
     old = await expected_page(gated)
@@ -165,7 +158,7 @@ async def test_list_load_paused_across_a_write_does_not_cache_the_old_page(
 
 
 async def test_list_read_after_a_write_does_not_join_a_load_begun_before_it(
-    api: Instance, gated: GatedStore
+    api: RunningApp, gated: GatedStore
 ) -> None:
     await seed_two(api.http)
     gate = gated.arm("list")

@@ -13,24 +13,22 @@ import pytest
 from eventapi.events.schemas import EventRead
 from eventapi.settings import Settings
 from tests.cache.helpers import (
-    Instance,
     JoinProbe,
     Launch,
     N,
     assert_identical,
     assert_shows,
-    create,
-    event,
-    item,
     stampede,
     within,
 )
+from tests.support.api import create, event, item
+from tests.support.app import RunningApp
 from tests.support.gated_store import GatedStore
 
 pytestmark = pytest.mark.parametrize("cache_kind", ["redis"])
 
 
-async def two_apps(launch: Launch, settings: Settings | None = None) -> list[Instance]:
+async def two_apps(launch: Launch, settings: Settings | None = None) -> list[RunningApp]:
     return [await launch(settings), await launch(settings)]
 
 

@@ -17,21 +17,14 @@ from collections import Counter
 
 import pytest
 
-from tests.cache.helpers import (
-    EVENTS,
-    Instance,
-    JoinProbe,
-    N,
-    assert_identical,
-    create,
-    item,
-    stampede,
-)
+from tests.cache.helpers import JoinProbe, N, assert_identical, stampede
+from tests.support.api import EVENTS, create, item
+from tests.support.app import RunningApp
 from tests.support.gated_store import GatedStore
 
 
 async def test_cold_item_stampede_reads_the_store_once(
-    api: Instance, gated: GatedStore, monkeypatch: pytest.MonkeyPatch
+    api: RunningApp, gated: GatedStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     created = await create(api.http, title="Popular")  # a POST does not fill: still cold
     before = gated.calls["get"]
@@ -53,7 +46,7 @@ async def test_cold_item_stampede_reads_the_store_once(
 
 
 async def test_list_stampede_right_after_a_write_reads_the_store_once(
-    api: Instance, gated: GatedStore, monkeypatch: pytest.MonkeyPatch
+    api: RunningApp, gated: GatedStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await create(api.http, title="First", date="2025-06-01T09:00:00")
     warm = await api.http.get(EVENTS)

@@ -17,6 +17,8 @@ from typing import IO
 import httpx
 import pytest
 
+from tests.support.redis_server import free_port as free_port  # re-exported: tests/multiprocess
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable  # the project venv's python when run via .venv/bin/pytest
 EVENTAPI = str(Path(sys.executable).with_name("eventapi"))
@@ -24,16 +26,6 @@ MAIN = str(ROOT / "main.py")
 SEED_DB = str(ROOT / "seed_db.py")
 READY_WITHIN = 15.0  # seconds for `python main.py` to answer GET /health
 STOP_WITHIN = 10.0  # seconds for it to exit after SIGINT / SIGTERM
-
-MUSIC_FESTIVAL = {  # the original README's "Get Single Event" response
-    "id": "68ed254e36d0233aa05afbe9",
-    "title": "Music Festival",
-    "description": "Three-day outdoor music festival",
-    "date": "2025-08-20T14:00:00",
-    "location": "Austin, TX",
-    "category": "Music",
-    "organizer": "Live Nation",
-}
 
 
 def clean_env(**settings: str) -> dict[str, str]:
@@ -69,13 +61,6 @@ def read_until(stream: IO[bytes], marker: bytes, within: float = 15.0) -> bytes:
             pytest.fail(f"no {marker!r} within {within}s; output so far: {seen!r}")
         seen += chunk
     return seen
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def port_is_free(port: int) -> bool:

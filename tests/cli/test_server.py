@@ -10,31 +10,8 @@ import httpx
 import pytest
 
 from eventapi.events.samples import SAMPLE_EVENTS
-from tests.cli.helpers import (
-    MUSIC_FESTIVAL,
-    PYTHON,
-    SEED_DB,
-    Server,
-    free_port,
-    main_py,
-    port_is_free,
-    run,
-)
-
-CURL_BODY = {  # the README's curl example: no organizer
-    "title": "Test Event",
-    "description": "Testing API",
-    "date": "2025-12-01T10:00:00",
-    "location": "Test City",
-    "category": "Test",
-}
-PYTHON_BODY = {  # the README's Python (requests) example
-    "title": "Workshop 2025",
-    "description": "Hands-on coding workshop",
-    "date": "2025-11-20T14:00:00",
-    "location": "Bengaluru, India",
-    "category": "Education",
-}
+from tests.cli.helpers import PYTHON, SEED_DB, Server, free_port, main_py, port_is_free, run
+from tests.support.api import CURL_BODY, MUSIC_FESTIVAL, PYTHON_BODY
 
 
 def assert_stopped_cleanly(server: Server, sig: signal.Signals) -> None:

@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 
 from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead, EventUpdate
-from eventapi.storage.base import EventStore
+from eventapi.events.store import EventStore
 
 OBJECT_ID = re.compile(r"[0-9a-f]{24}")
 

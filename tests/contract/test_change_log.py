@@ -13,7 +13,7 @@ import pytest
 import eventapi.storage.mongo
 import eventapi.storage.sqlite
 from eventapi.changes import ChangeBatch
-from eventapi.storage.base import EventStore
+from eventapi.events.store import EventStore
 from tests.contract.builders import changes, event, stored
 
 LOTS = 100

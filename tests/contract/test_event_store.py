@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from bson import ObjectId
 
-from eventapi.storage.base import EventStore
+from eventapi.events.store import EventStore
 from tests.contract.builders import (
     OBJECT_ID,
     changes,

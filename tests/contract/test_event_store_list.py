@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from eventapi.events.schemas import EventCreate, EventRead, SortKey
-from eventapi.storage.base import EventStore
+from eventapi.events.store import EventStore
 from tests.contract.builders import create_all, event, everything, ids, query, stored, titles
 
 SORT_KEYS: list[SortKey] = ["date", "-date", "title", "-title"]

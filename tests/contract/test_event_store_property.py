@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead, SortKey
-from eventapi.storage.base import EventStore
+from eventapi.events.store import EventStore
 
 # Small alphabets so that titles, texts and q collide often. Only letters whose casefold
 # is their lower case: test_event_store_list.py covers full case folding ("ß").

@@ -12,17 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
-from eventapi.app import create_app
-from eventapi.cache.guard import GuardedCache
 from eventapi.settings import Settings
-from eventapi.storage.base import EventStore
+from tests.support.api import event, item
+from tests.support.app import RunningApp, run_app
 from tests.support.backends import open_backend
 
-EVENTS = "/api/events"
 ITEM_ROUTE = "/api/events/{event_id}"
 # The issue's bound for one request while Redis is failing.
 OUTAGE_BUDGET = 0.25
@@ -41,49 +37,15 @@ def fault_settings(
     )
 
 
-@dataclass
-class Harness:
-    http: httpx.AsyncClient
-    app: FastAPI
-    store: EventStore
-    settings: Settings
-
-    @property
-    def guard(self) -> GuardedCache:
-        cache = self.app.state.cache
-        assert isinstance(cache, GuardedCache)
-        return cache
-
-
 @asynccontextmanager
-async def running(settings: Settings, tmp_path: Path) -> AsyncIterator[Harness]:
+async def running(settings: Settings, tmp_path: Path) -> AsyncIterator[RunningApp]:
     """The real app (lifespan included) over a real SQLite file, and a client for it."""
-    async with open_backend("sqlite", tmp_path) as store:
-
-        @asynccontextmanager
-        async def use_store(_: Settings) -> AsyncIterator[EventStore]:
-            yield store
-
-        app = create_app(settings, store=use_store)
-        async with LifespanManager(app) as manager:
-            transport = httpx.ASGITransport(app=manager.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-                yield Harness(http, app, store, settings)
-
-
-def event_body(title: str, day: int = 1, **fields: Any) -> Json:
-    return {"title": title, "date": f"2025-06-{day:02d}T12:00:00", **fields}
-
-
-async def create(http: httpx.AsyncClient, title: str, day: int = 1, **fields: Any) -> Json:
-    response = await http.post(EVENTS, json=event_body(title, day, **fields))
-    assert response.status_code == 201, response.text
-    created: Json = response.json()
-    return created
+    async with open_backend("sqlite", tmp_path) as store, run_app(settings, store) as app:
+        yield app
 
 
 async def replace(http: httpx.AsyncClient, event_id: str, title: str, day: int = 1) -> Json:
-    response = await http.put(f"{EVENTS}/{event_id}", json=event_body(title, day))
+    response = await http.put(item(event_id), json=event(title, day))
     assert response.status_code == 200, response.text
     replaced: Json = response.json()
     return replaced

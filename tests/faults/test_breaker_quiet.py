@@ -22,10 +22,7 @@ import httpx
 from eventapi.cache.base import Cache, CacheBackend, CacheKey, Lookup
 from eventapi.changes import Change
 from tests.faults.helpers import (
-    EVENTS,
     Json,
-    create,
-    event_body,
     fault_settings,
     health,
     read_until_hit,
@@ -35,6 +32,7 @@ from tests.faults.helpers import (
     value,
     wait_for_redis,
 )
+from tests.support.api import EVENTS, create, event
 from tests.support.redis_server import RedisServer
 
 
@@ -44,6 +42,7 @@ class CountingCache:
     def __init__(self, inner: Cache) -> None:
         self.inner = inner
         self.backend: CacheBackend = inner.backend
+        self.failures = inner.failures
         self.calls: Counter[str] = Counter()
 
     async def lease(self, key: CacheKey, lease_ms: int) -> Lookup:
@@ -102,8 +101,8 @@ async def traffic(http: httpx.AsyncClient, model: dict[str, Json]) -> list[httpx
         target = ids[batch % len(ids)]
         readable = [i for i in ids if i != target]
         calls = [
-            http.put(f"{EVENTS}/{target}", json=event_body(f"quiet {batch}", 1 + batch)),
-            http.post(EVENTS, json=event_body(f"posted {batch}", 20)),
+            http.put(f"{EVENTS}/{target}", json=event(f"quiet {batch}", 1 + batch)),
+            http.post(EVENTS, json=event(f"posted {batch}", 20)),
             http.get(EVENTS, params={"limit": "100"}),
             http.get(EVENTS, params={"category": "none", "limit": "3"}),
             http.get("/health"),
@@ -130,7 +129,7 @@ async def test_open_breaker_sends_no_command_to_redis(
     settings = fault_settings(tmp_path, redis_server.url, breaker_reset=60.0)
     async with running(settings, tmp_path) as harness:
         http = harness.http
-        events = [await create(http, f"event {n}", day=1 + n) for n in range(6)]
+        events = [await create(http, f"event {n}", 1 + n) for n in range(6)]
         model = {e["id"]: e for e in events}
         for event_id in model:
             await read_until_hit(http, f"{EVENTS}/{event_id}", step=0.0, max_reads=2)
@@ -175,7 +174,7 @@ async def test_open_breaker_sends_no_command_to_redis(
         # Control: once the breaker has probed, the same counters see the app's traffic.
         # (The background prober sleeps out the 60 s reset; run its probe now instead.)
         harness.guard.breaker.reset_timeout = 0.0
-        assert harness.guard.breaker.probe_due()
+        assert harness.guard.breaker.begin_probe()
         await harness.guard.probe()
         await wait_for_redis(http, "connected", step=0.01)
         assert (await health(http))["status"] == "healthy"

@@ -11,7 +11,9 @@ import pytest
 
 from eventapi.cache.base import CacheKey, LookupState, item_key
 from eventapi.cache.redis import RedisCache, connect
-from tests.faults.helpers import EVENTS, Harness, create, wait_for_redis
+from tests.faults.helpers import wait_for_redis
+from tests.support.api import EVENTS, create
+from tests.support.app import RunningApp
 from tests.support.redis_server import RedisServer
 
 KEYS = [item_key(f"{n:024x}") for n in range(12)]
@@ -103,12 +105,12 @@ async def test_abandoned_lease_leaves_no_reply_behind(
 
 
 async def test_app_reads_after_abandoned_leases_get_their_own_event(
-    harness: Harness, redis_server: RedisServer
+    harness: RunningApp, redis_server: RedisServer
 ) -> None:
     """The same through the app: leases time out (50 ms budget) under CLIENT PAUSE ALL;
     afterwards, many concurrent reads each get the event they asked for."""
     http = harness.http
-    events = {e["id"]: e for e in [await create(http, f"event {n}", day=1 + n) for n in range(10)]}
+    events = {e["id"]: e for e in [await create(http, f"event {n}", 1 + n) for n in range(10)]}
     ids = sorted(events)
     for event_id in ids:  # cached: a stale lease reply would carry another event's body
         assert (await http.get(f"{EVENTS}/{event_id}")).status_code == 200

@@ -12,17 +12,9 @@ import httpx
 import pytest
 
 import eventapi.cache.relay
-from tests.faults.helpers import (
-    EVENTS,
-    Harness,
-    Json,
-    create,
-    fault_settings,
-    health,
-    read_until_hit,
-    replace,
-    running,
-)
+from tests.faults.helpers import Json, fault_settings, health, read_until_hit, replace, running
+from tests.support.api import EVENTS, create
+from tests.support.app import RunningApp
 from tests.support.redis_server import RedisServer
 
 LIST_URL = f"{EVENTS}?limit=100"
@@ -69,7 +61,7 @@ async def cache(http: httpx.AsyncClient, url: str) -> Json | list[Json]:
 
 @pytest.mark.parametrize("kind", OUTAGES)
 async def test_item_written_during_outage_is_never_served_old(
-    harness: Harness, redis_server: RedisServer, kind: str
+    harness: RunningApp, redis_server: RedisServer, kind: str
 ) -> None:
     http = harness.http
     event = await create(http, "old title")
@@ -89,15 +81,15 @@ async def test_item_written_during_outage_is_never_served_old(
 
 @pytest.mark.parametrize("kind", OUTAGES)
 async def test_list_after_write_during_outage_is_never_served_old(
-    harness: Harness, redis_server: RedisServer, kind: str
+    harness: RunningApp, redis_server: RedisServer, kind: str
 ) -> None:
     http = harness.http
-    events = [await create(http, f"event {n}", day=1 + n) for n in range(3)]
+    events = [await create(http, f"event {n}", 1 + n) for n in range(3)]
     assert await cache(http, LIST_URL) == events
 
     with outage(redis_server, kind):
         changed = await replace(http, events[1]["id"], "renamed", day=2)
-        added = await create(http, "added during the outage", day=9)
+        added = await create(http, "added during the outage", 9)
     current = [events[0], changed, events[2], added]
 
     responses = await read_until_hit(http, LIST_URL, step=harness.settings.cache_breaker_reset)
@@ -109,11 +101,11 @@ async def test_list_after_write_during_outage_is_never_served_old(
 
 @pytest.mark.parametrize("kind", OUTAGES)
 async def test_too_many_writes_during_outage_retire_every_entry(
-    harness: Harness, redis_server: RedisServer, kind: str, monkeypatch: pytest.MonkeyPatch
+    harness: RunningApp, redis_server: RedisServer, kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(eventapi.cache.relay, "BATCH", 3)
     http = harness.http
-    events = [await create(http, f"event {n}", day=1 + n) for n in range(6)]
+    events = [await create(http, f"event {n}", 1 + n) for n in range(6)]
     for event in events:
         assert await cache(http, f"{EVENTS}/{event['id']}") == event
     assert await cache(http, LIST_URL) == events

@@ -11,16 +11,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.faults.helpers import (
-    EVENTS,
-    Harness,
-    Json,
-    create,
-    event_body,
-    health,
-    read_until_hit,
-    wait_for_redis,
-)
+from tests.faults.helpers import Json, health, read_until_hit, wait_for_redis
+from tests.support.api import EVENTS, create, event
+from tests.support.app import RunningApp
 from tests.support.backends import open_backend
 from tests.support.redis_server import RedisServer
 
@@ -53,8 +46,8 @@ def plan(rng: random.Random, batch: int, model: dict[str, Json], gone: list[str]
     rng.shuffle(ids)
     put_id, *rest = ids
     ops = [
-        Op("PUT", f"{EVENTS}/{put_id}", put_id, event_body(f"put {batch}", 1 + batch % 28)),
-        Op("POST", EVENTS, None, event_body(f"new {batch}", 1 + (batch * 7) % 28)),
+        Op("PUT", f"{EVENTS}/{put_id}", put_id, event(f"put {batch}", 1 + batch % 28)),
+        Op("POST", EVENTS, None, event(f"new {batch}", 1 + (batch * 7) % 28)),
         Op("PATCH", f"{EVENTS}/{rest[0]}", rest[0], {"location": f"room {batch}"}),
     ]
     untouched = rest[1:]
@@ -86,14 +79,14 @@ async def check_list(http: httpx.AsyncClient, model: dict[str, Json]) -> httpx.R
 
 
 async def test_redis_killed_mid_load(
-    harness: Harness, redis_server: RedisServer, tmp_path: Path
+    harness: RunningApp, redis_server: RedisServer, tmp_path: Path
 ) -> None:
     http = harness.http
     rng = random.Random(20251201)
     model: dict[str, Json] = {}
     gone: list[str] = []
     for n in range(10):
-        created = await create(http, f"seed {n}", day=1 + n)
+        created = await create(http, f"seed {n}", 1 + n)
         model[created["id"]] = created
     tally = Tally()
     killed = False

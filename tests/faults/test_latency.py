@@ -6,18 +6,9 @@ import asyncio
 
 import pytest
 
-from tests.faults.helpers import (
-    EVENTS,
-    OUTAGE_BUDGET,
-    Harness,
-    Json,
-    Timed,
-    create,
-    event_body,
-    read_until_hit,
-    timed,
-    wait_for_redis,
-)
+from tests.faults.helpers import OUTAGE_BUDGET, Json, Timed, read_until_hit, timed, wait_for_redis
+from tests.support.api import EVENTS, create, event
+from tests.support.app import RunningApp
 from tests.support.redis_server import RedisServer
 
 PAUSE_MS = 2000
@@ -42,7 +33,7 @@ async def still_paused(redis_server: RedisServer, command: bytes) -> bool:
         await writer.wait_closed()
 
 
-async def warm(harness: Harness, model: dict[str, Json]) -> None:
+async def warm(harness: RunningApp, model: dict[str, Json]) -> None:
     """Every item and the list page cached (a HIT each)."""
     for event_id in model:
         await read_until_hit(harness.http, f"{EVENTS}/{event_id}", step=0.0, max_reads=2)
@@ -50,7 +41,7 @@ async def warm(harness: Harness, model: dict[str, Json]) -> None:
 
 
 async def outage_workload(
-    harness: Harness, model: dict[str, Json], *, ping_blocked: bool = True
+    harness: RunningApp, model: dict[str, Json], *, ping_blocked: bool = True
 ) -> list[Timed]:
     """50 requests in batches of 10 concurrent ones: item reads, list reads, writes, health.
     Checks every body against the acknowledged state and updates ``model``.
@@ -63,8 +54,8 @@ async def outage_workload(
         readable = [i for i in ids if i != written][:6]
         title = f"during outage {batch}"
         calls = [
-            timed(http, "PUT", f"{EVENTS}/{written}", json=event_body(title, 2)),
-            timed(http, "POST", EVENTS, json=event_body(f"created in outage {batch}", 3)),
+            timed(http, "PUT", f"{EVENTS}/{written}", json=event(title, 2)),
+            timed(http, "POST", EVENTS, json=event(f"created in outage {batch}", 3)),
             timed(http, "GET", EVENTS, params={"limit": "100"}),
             timed(http, "GET", "/health"),
             *(timed(http, "GET", f"{EVENTS}/{i}") for i in readable),
@@ -104,7 +95,7 @@ def assert_fast(results: list[Timed], minimum: int = 50) -> None:
     assert not slow, f"{len(slow)} of {len(results)} requests took >= {OUTAGE_BUDGET}s: {slow}"
 
 
-async def assert_resumes(harness: Harness, model: dict[str, Json]) -> None:
+async def assert_resumes(harness: RunningApp, model: dict[str, Json]) -> None:
     """The app finds Redis again by itself, serves from the cache, and serves current data."""
     await wait_for_redis(harness.http, "connected", step=harness.settings.cache_breaker_reset)
     for event_id, expected in model.items():
@@ -120,15 +111,15 @@ async def assert_resumes(harness: Harness, model: dict[str, Json]) -> None:
 
 
 @pytest.fixture
-async def model(harness: Harness) -> dict[str, Json]:
-    events = [await create(harness.http, f"event {n}", day=1 + n) for n in range(8)]
+async def model(harness: RunningApp) -> dict[str, Json]:
+    events = [await create(harness.http, f"event {n}", 1 + n) for n in range(8)]
     state = {e["id"]: e for e in events}
     await warm(harness, state)
     return state
 
 
 async def test_frozen_redis_every_request_under_budget(
-    harness: Harness, redis_server: RedisServer, model: dict[str, Json]
+    harness: RunningApp, redis_server: RedisServer, model: dict[str, Json]
 ) -> None:
     redis_server.freeze()
     try:
@@ -145,7 +136,7 @@ async def test_frozen_redis_every_request_under_budget(
 
 @pytest.mark.parametrize("mode", ["ALL", "WRITE"])
 async def test_client_pause_every_request_under_budget(
-    harness: Harness, redis_server: RedisServer, model: dict[str, Json], mode: str
+    harness: RunningApp, redis_server: RedisServer, model: dict[str, Json], mode: str
 ) -> None:
     assert redis_server.command("CLIENT", "PAUSE", str(PAUSE_MS), mode) == b"+OK\r\n"
     results = await outage_workload(harness, model, ping_blocked=mode == "ALL")
@@ -160,13 +151,13 @@ async def test_client_pause_every_request_under_budget(
 
 
 async def test_reads_stay_fast_after_a_freeze_caught_leases_on_the_wire(
-    harness: Harness, redis_server: RedisServer
+    harness: RunningApp, redis_server: RedisServer
 ) -> None:
     """Leases sent just as Redis froze are not lost: the server runs them when it thaws,
     and nobody will ever fill those leases (their callers gave up and read the store).
     Once Redis is back, reading those events must not stall behind the orphaned leases."""
     http = harness.http
-    events = [await create(http, f"event {n}", day=1 + n) for n in range(10)]
+    events = [await create(http, f"event {n}", 1 + n) for n in range(10)]
     warm, cold = events[:5], events[5:]
     # Five pooled connections, each with the lease script loaded on the server.
     assert {

@@ -4,18 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.faults.helpers import (
-    EVENTS,
-    ITEM_ROUTE,
-    Harness,
-    Samples,
-    create,
-    health,
-    replace,
-    scrape,
-    value,
-    wait_for_redis,
-)
+from tests.faults.helpers import ITEM_ROUTE, Samples, health, replace, scrape, value, wait_for_redis
+from tests.support.api import EVENTS, create
+from tests.support.app import RunningApp
 from tests.support.redis_server import RedisServer
 
 CACHE = "eventapi_cache_requests_total"
@@ -30,7 +21,7 @@ def outcomes(samples: Samples, route: str) -> dict[str, float]:
 
 
 async def test_metrics_follow_a_failure_and_the_recovery(
-    harness: Harness, redis_server: RedisServer
+    harness: RunningApp, redis_server: RedisServer
 ) -> None:
     http = harness.http
     response = await http.get("/metrics")
@@ -85,7 +76,7 @@ async def test_metrics_follow_a_failure_and_the_recovery(
 
 
 async def test_breaker_gauge_recovers_while_idle(
-    harness: Harness, redis_server: RedisServer
+    harness: RunningApp, redis_server: RedisServer
 ) -> None:
     """The breaker is documented to probe in the background every reset period. With
     Redis back and nobody reading, the gauge a monitoring system scrapes must drop to 0

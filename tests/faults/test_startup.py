@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.faults.helpers import (
-    EVENTS,
-    create,
-    fault_settings,
-    health,
-    read_until_hit,
-    running,
-    wait_for_redis,
-)
+from tests.faults.helpers import fault_settings, health, read_until_hit, running, wait_for_redis
+from tests.support.api import EVENTS, create
 from tests.support.redis_server import RedisServer, free_port
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from eventapi.storage.base import EventStore
+from eventapi.events.store import EventStore
 from eventapi.storage.mongo import MongoEventStore
 from eventapi.storage.sqlite import SqliteEventStore
 

@@ -14,7 +14,7 @@ from typing import Any
 from eventapi.changes import ChangeBatch
 from eventapi.errors import StoreUnavailable
 from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead
-from eventapi.storage.base import Backend, EventStore, Saved
+from eventapi.events.store import Backend, EventStore, Saved
 
 
 class FlakyStore:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from eventapi.changes import ChangeBatch
 from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead
-from eventapi.storage.base import Backend, EventStore, Saved
+from eventapi.events.store import Backend, EventStore, Saved
 
 Gateable = Literal["get", "list"]
 

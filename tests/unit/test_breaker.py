@@ -31,7 +31,7 @@ def open_it(breaker: CircuitBreaker) -> None:
 def test_starts_closed_and_allows_calls(breaker: CircuitBreaker) -> None:
     assert state(breaker) is BreakerState.CLOSED
     assert breaker.allows_calls()
-    assert not breaker.probe_due()
+    assert not breaker.begin_probe()
 
 
 def test_opens_after_threshold_failures(breaker: CircuitBreaker) -> None:
@@ -71,7 +71,7 @@ def test_open_rejects_until_the_reset_timeout(breaker: CircuitBreaker, clock: Fa
 
     clock.advance(2.9)
 
-    assert not breaker.probe_due()
+    assert not breaker.begin_probe()
     assert state(breaker) is BreakerState.OPEN
     assert not breaker.allows_calls()
 
@@ -82,12 +82,12 @@ def test_probe_is_due_exactly_once_after_the_reset_timeout(
     open_it(breaker)
     clock.advance(3.5)
 
-    assert breaker.probe_due()
+    assert breaker.begin_probe()
     assert state(breaker) is BreakerState.HALF_OPEN
     assert not breaker.allows_calls()  # only the probe goes through
-    assert not breaker.probe_due()
+    assert not breaker.begin_probe()
     clock.advance(100.0)
-    assert not breaker.probe_due()
+    assert not breaker.begin_probe()
     assert state(breaker) is BreakerState.HALF_OPEN
 
 
@@ -98,7 +98,7 @@ def test_a_late_success_does_not_close_an_open_breaker(
     breaker.record_success()  # a call that began before the breaker opened
     assert state(breaker) is BreakerState.OPEN
     clock.advance(3.5)
-    assert breaker.probe_due()
+    assert breaker.begin_probe()
     breaker.record_success()  # still not the probe's verdict
     assert state(breaker) is BreakerState.HALF_OPEN
 
@@ -106,7 +106,7 @@ def test_a_late_success_does_not_close_an_open_breaker(
 def test_close_after_a_probe_closes(breaker: CircuitBreaker, clock: FakeClock) -> None:
     open_it(breaker)
     clock.advance(3.5)
-    assert breaker.probe_due()
+    assert breaker.begin_probe()
 
     breaker.close()
 
@@ -123,7 +123,7 @@ def test_close_after_a_probe_closes(breaker: CircuitBreaker, clock: FakeClock) -
 def test_failure_in_half_open_reopens_at_once(breaker: CircuitBreaker, clock: FakeClock) -> None:
     breaker.trip()  # opened without counted failures (as a failed invalidation does)
     clock.advance(3.5)
-    assert breaker.probe_due()
+    assert breaker.begin_probe()
 
     breaker.record_failure()  # one failure, below the threshold of 3
 
@@ -131,7 +131,7 @@ def test_failure_in_half_open_reopens_at_once(breaker: CircuitBreaker, clock: Fa
     assert not breaker.allows_calls()
     # A new open period: the next probe waits a full reset_timeout from the re-opening.
     clock.advance(2.9)
-    assert not breaker.probe_due()
+    assert not breaker.begin_probe()
     clock.advance(0.2)
-    assert breaker.probe_due()
+    assert breaker.begin_probe()
     assert state(breaker) is BreakerState.HALF_OPEN

@@ -17,7 +17,7 @@ from types import TracebackType
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from eventapi.cache.base import Cache, CacheBackend, CacheKey, CacheUnavailable, Lookup, LookupState
 from eventapi.cache.breaker import BreakerState, CircuitBreaker
@@ -53,6 +53,8 @@ class FakeCache:
     """
 
     backend: CacheBackend = "memory"
+    # What a Redis-backed cache counts as its own failures (RedisCache.failures).
+    failures: tuple[type[Exception], ...] = (RedisError, OSError)
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
@@ -280,19 +282,16 @@ async def test_a_call_over_budget_raises_cache_unavailable(rig: Rig, op: str) ->
     [
         pytest.param(ConnectionError("refused"), id="ConnectionError"),
         pytest.param(OSError("broken pipe"), id="OSError"),
-        pytest.param(RuntimeError("boom"), id="RuntimeError"),
-        pytest.param(ValueError("bad reply"), id="ValueError"),
-        pytest.param(KeyError("x"), id="KeyError"),
         pytest.param(TimeoutError(), id="TimeoutError"),
         pytest.param(RedisConnectionError("redis down"), id="redis-ConnectionError"),
         pytest.param(ResponseError("NOSCRIPT"), id="redis-ResponseError"),
     ],
 )
 @pytest.mark.parametrize("op", sorted(OPERATIONS))
-async def test_errors_of_any_type_become_cache_unavailable(
+async def test_failures_of_the_cache_become_cache_unavailable(
     rig: Rig, op: str, error: Exception
 ) -> None:
-    """No inner failure escapes as anything but CacheUnavailable (with the cause kept)."""
+    """A failure of the cache escapes only as CacheUnavailable (with the cause kept)."""
     rig.inner.errors[op] = error
 
     with pytest.raises(CacheUnavailable) as caught:
@@ -300,6 +299,30 @@ async def test_errors_of_any_type_become_cache_unavailable(
 
     assert caught.value.__cause__ is error
     assert rig.errors == [op]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(RuntimeError("boom"), id="RuntimeError"),
+        pytest.param(KeyError("x"), id="KeyError"),
+        pytest.param(AttributeError("typo"), id="AttributeError"),
+    ],
+)
+@pytest.mark.parametrize("op", sorted(OPERATIONS))
+async def test_a_programming_error_is_not_disguised_as_a_bypass(
+    rig: Rig, op: str, error: Exception
+) -> None:
+    """A bug must surface (a 500 and a traceback in the log), not silently turn into a
+    cache outage: it is raised as it is and leaves the breaker alone."""
+    rig.inner.errors[op] = error
+
+    with pytest.raises(type(error)) as caught:
+        await OPERATIONS[op](rig.guard)
+
+    assert caught.value is error
+    assert rig.errors == []
+    assert rig.guard.connected
 
 
 async def test_failures_open_the_breaker_at_the_threshold(rig: Rig) -> None:
@@ -482,12 +505,12 @@ async def test_a_failed_probe_keeps_the_breaker_open(rig: Rig, failing: str) -> 
     else:
         rig.inner.errors[failing] = ConnectionError("still down")
     rig.clock.advance(RESET + 0.1)
-    assert rig.breaker.probe_due()  # as the guard's task does, before it probes
+    assert rig.breaker.begin_probe()  # as the guard's task does, before it probes
 
     await rig.guard.probe()
 
     assert rig.state() is BreakerState.OPEN
-    assert not rig.breaker.probe_due()  # a new open period began
+    assert not rig.breaker.begin_probe()  # a new open period began
     assert rig.breaker.seconds_until_probe() == pytest.approx(RESET)
 
     rig.heal_inner()

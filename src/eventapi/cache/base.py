@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from eventapi.changes import Change
 
@@ -62,6 +62,9 @@ class Lookup:
 
 class Cache(Protocol):
     backend: CacheBackend
+    # What this cache raises when it (or its server) fails, as opposed to a bug: the guard
+    # turns these, and time-outs, into CacheUnavailable, and lets anything else through.
+    failures: tuple[type[Exception], ...]
 
     async def lease(self, key: CacheKey, lease_ms: int) -> Lookup: ...
 
@@ -94,6 +97,13 @@ class Cache(Protocol):
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class Peekable(Protocol):
+    """A cache that can answer a hit synchronously (in-process): no task, no await."""
+
+    def peek(self, key: CacheKey) -> bytes | None: ...
 
 
 ITEM_PREFIX = "item:"

@@ -31,13 +31,14 @@ class CircuitBreaker:
         return self.state is BreakerState.CLOSED
 
     def seconds_until_probe(self) -> float:
-        """How long until probe_due() can be true (0 when it is; inf while closed)."""
+        """How long until begin_probe() can be true (0 when it is; inf while closed)."""
         if self.state is not BreakerState.OPEN:
             return float("inf")
         return max(0.0, self._opened_at + self.reset_timeout - self._clock())
 
-    def probe_due(self) -> bool:
-        """True once per open period, when it is time to try the dependency again."""
+    def begin_probe(self) -> bool:
+        """Once per open period, when it is time to try the dependency again: go half-open
+        (everyone else still skips) and return True; the caller then probes."""
         if (
             self.state is BreakerState.OPEN
             and self._clock() - self._opened_at >= self.reset_timeout

@@ -20,7 +20,14 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from eventapi.cache.base import Cache, CacheBackend, CacheKey, CacheUnavailable, Lookup
+from eventapi.cache.base import (
+    Cache,
+    CacheBackend,
+    CacheKey,
+    CacheUnavailable,
+    Lookup,
+    Peekable,
+)
 from eventapi.cache.breaker import BreakerState, CircuitBreaker
 from eventapi.cache.relay import catch_up
 from eventapi.changes import Change, ChangeFeed
@@ -41,10 +48,13 @@ class GuardedCache:
     ) -> None:
         self.inner = inner
         self.backend: CacheBackend = inner.backend
+        self.failures = inner.failures
+        self._failed: tuple[type[Exception], ...] = (*inner.failures, TimeoutError)
+        self._probe_failed: tuple[type[Exception], ...] = (*self._failed, StoreUnavailable)
         self.budget = budget
         self.breaker = breaker
         self._on_error = on_error
-        self._inner_peek: Callable[[CacheKey], bytes | None] | None = getattr(inner, "peek", None)
+        self._inner_peek = inner.peek if isinstance(inner, Peekable) else None
         self._feed: ChangeFeed | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -59,7 +69,7 @@ class GuardedCache:
         try:
             async with asyncio.timeout(self.budget):
                 result = await call()
-        except (Exception, TimeoutError) as exc:  # every failure degrades, none escapes
+        except self._failed as exc:  # the cache failed: degrade (a bug is not caught here)
             self._on_error(op)
             self.breaker.record_failure()
             log.warning("cache %s failed: %s", op, type(exc).__name__)
@@ -135,8 +145,12 @@ class GuardedCache:
             await asyncio.sleep(min(interval, self.breaker.seconds_until_probe()))
             if self.breaker.allows_calls():
                 await self.relay()
-            elif self.breaker.probe_due():
-                await self.probe()
+            elif self.breaker.begin_probe():
+                try:
+                    await self.probe()
+                except Exception:  # a bug: reported, and the breaker stays open
+                    log.exception("cache probe failed")
+                    self.breaker.trip()
 
     async def relay(self) -> None:
         """One pass of the relay; a failure is the breaker's business, or the store's, and
@@ -160,7 +174,7 @@ class GuardedCache:
             # store's own timeout.
             if self._feed is not None:
                 await catch_up(self.inner, self._feed)
-        except (Exception, TimeoutError) as exc:
+        except self._probe_failed as exc:
             log.info("cache still unavailable: %s", type(exc).__name__)
             self.breaker.trip()
             return

@@ -20,6 +20,7 @@ MAX_DELIVERED = 10_000
 
 class MemoryCache:
     backend: CacheBackend = "memory"
+    failures: tuple[type[Exception], ...] = ()  # it does no I/O
 
     def __init__(
         self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic

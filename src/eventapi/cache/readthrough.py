@@ -30,6 +30,7 @@ from eventapi.cache.base import (
     CacheUnavailable,
     Lookup,
     LookupState,
+    Peekable,
 )
 
 Outcome = Literal["HIT", "MISS", "BYPASS"]
@@ -54,11 +55,10 @@ class ReadThrough:
         cache: Cache | None,
         lease_seconds: float,
         wait_seconds: float,
-        peek: Callable[[CacheKey], bytes | None] | None = None,
     ) -> None:
         self.cache = cache
         # A synchronous lookup (the in-process cache) answers a hit without a task.
-        self._peek = peek
+        self._peek = cache.peek if isinstance(cache, Peekable) else None
         self._lease_ms = int(lease_seconds * 1000)
         self._wait = wait_seconds
         self._joinable: dict[str, asyncio.Task[Read]] = {}  # flights not started yet

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 from eventapi.cache.base import (
     SCHEMA_VERSION,
@@ -153,6 +154,7 @@ def connect(url: str, timeout: float, max_connections: int = 128) -> aioredis.Re
 
 class RedisCache:
     backend: CacheBackend = "redis"
+    failures: tuple[type[Exception], ...] = (RedisError, OSError)
 
     def __init__(self, client: aioredis.Redis, namespace: str) -> None:
         self._client = client

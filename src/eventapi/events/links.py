@@ -6,14 +6,18 @@ from urllib.parse import urlencode
 
 from eventapi.events.schemas import EventQuery
 
+# Where the events live. Links are built from this, not from a request, so a cached page is
+# the same for every process and every client.
+EVENTS_PATH = "/api/events"
 
-def _href(path: str, query: EventQuery, offset: int) -> str:
+
+def _href(query: EventQuery, offset: int) -> str:
     params = query.model_dump(mode="json", exclude_defaults=True, exclude={"limit", "offset"})
     params.update(limit=query.limit, offset=offset)
-    return f"<{path}?{urlencode(params)}>"
+    return f"<{EVENTS_PATH}?{urlencode(params)}>"
 
 
-def page_links(path: str, query: EventQuery, total: int) -> str:
+def page_links(query: EventQuery, total: int) -> str:
     limit, offset = query.limit, query.offset
     last = max(0, (total - 1) // limit * limit) if total else 0
     links = [(0, "first")]
@@ -22,4 +26,4 @@ def page_links(path: str, query: EventQuery, total: int) -> str:
     if offset + limit < total:
         links.append((offset + limit, "next"))
     links.append((last, "last"))
-    return ", ".join(f'{_href(path, query, off)}; rel="{rel}"' for off, rel in links)
+    return ", ".join(f'{_href(query, off)}; rel="{rel}"' for off, rel in links)

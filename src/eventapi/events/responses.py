@@ -3,9 +3,15 @@ ASGI fast path, so both send the same status, headers and bytes."""
 
 from __future__ import annotations
 
-from eventapi.events.service import Served
+from eventapi.errors import EventNotFound
+from eventapi.events.service import EventService, Served
+from eventapi.http.problems import problem_parts
 
 JSON = "application/json"
+# An event id as a client may send it: 24 hex digits, either case (stored lower-case).
+EVENT_ID = r"[0-9a-fA-F]{24}"
+
+Parts = tuple[int, dict[str, str], bytes]
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
@@ -15,7 +21,20 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
 
 
-def served_parts(served: Served, if_none_match: str | None) -> tuple[int, dict[str, str], bytes]:
+async def item_parts(
+    service: EventService, event_id: str, if_none_match: str | None, path: str
+) -> Parts:
+    """GET /api/events/{id}, for a well-formed id: the one implementation, which both the
+    route (documented in OpenAPI) and the ASGI fast path (which answers first) call."""
+    event_id = event_id.lower()
+    served = await service.get(event_id)
+    if served.entry.status == 404:
+        # Cached or not, "not found" is rendered without raising on this hot path.
+        return problem_parts(EventNotFound(event_id), path)
+    return served_parts(served, if_none_match)
+
+
+def served_parts(served: Served, if_none_match: str | None) -> Parts:
     """(status, headers, body) for a read; 304 without a body when the ETag matches."""
     entry = served.entry
     headers = {"ETag": entry.etag, "X-Cache": served.outcome, "Cache-Control": "no-cache"}

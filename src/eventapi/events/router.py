@@ -7,15 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Query, Request, Response
 
 from eventapi.deps import ServiceDep
-from eventapi.errors import Problem
-from eventapi.events.responses import JSON, served_parts
+from eventapi.events.links import EVENTS_PATH
+from eventapi.events.responses import EVENT_ID, JSON, Parts, item_parts, served_parts
 from eventapi.events.schemas import DeleteResult, EventCreate, EventQuery, EventRead, EventUpdate
-from eventapi.events.service import Served
+from eventapi.http.problems import Problem
 
 EventId = Annotated[
     str,
     Path(
-        pattern=r"^[0-9a-fA-F]{24}$",
+        pattern=f"^{EVENT_ID}$",
         description="24-character hexadecimal ObjectId",
         examples=["68ed254e36d0233aa05afbe9"],
     ),
@@ -30,12 +30,12 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
 IfNoneMatch = Annotated[str | None, Header(description="ETag(s) from an earlier response")]
 
 
-def _served(served: Served, if_none_match: str | None) -> Response:
-    status, headers, body = served_parts(served, if_none_match)
+def _response(parts: Parts) -> Response:
+    status, headers, body = parts
     return Response(body, status, headers=headers)
 
 
-router = APIRouter(prefix="/api/events", tags=["events"], responses=_problems(422, 503))
+router = APIRouter(prefix=EVENTS_PATH, tags=["events"], responses=_problems(422, 503))
 
 
 @router.get(
@@ -49,21 +49,23 @@ router = APIRouter(prefix="/api/events", tags=["events"], responses=_problems(42
     ),
 )
 async def list_events(
-    request: Request,
     service: ServiceDep,
     query: Annotated[EventQuery, Query()],
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    return _served(await service.list(query, request.url.path), if_none_match)
+    return _response(served_parts(await service.list(query), if_none_match))
 
 
 @router.get(
     "/{event_id}", response_model=EventRead, summary="Get one event", responses=_problems(404)
 )
 async def get_event(
-    event_id: EventId, service: ServiceDep, if_none_match: IfNoneMatch = None
+    event_id: EventId, service: ServiceDep, request: Request, if_none_match: IfNoneMatch = None
 ) -> Response:
-    return _served(await service.get(event_id.lower()), if_none_match)
+    # The ASGI fast path (http/fastpath.py) answers these requests before routing; this
+    # route documents the operation in OpenAPI and serves when the fast path is off. Both
+    # run item_parts.
+    return _response(await item_parts(service, event_id, if_none_match, request.url.path))
 
 
 @router.post("", response_model=EventRead, status_code=201, summary="Create an event")

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pydantic import TypeAdapter
 
 from eventapi.cache.base import item_key, list_key
-from eventapi.cache.entry import Entry
 from eventapi.cache.readthrough import Outcome, ReadThrough
 from eventapi.errors import EventNotFound
+from eventapi.events.entry import Entry
 from eventapi.events.links import page_links
 from eventapi.events.schemas import EventCreate, EventQuery, EventRead, EventUpdate
+from eventapi.events.store import EventStore
 from eventapi.metrics import Metrics
-from eventapi.storage.base import EventStore
 
 _EVENT_LIST = TypeAdapter(list[EventRead])
 
@@ -67,6 +67,8 @@ class EventService:
         self._ttls = ttls
 
     async def get(self, event_id: str) -> Served:
+        """The event's entry; a 404 entry (cached "not found" too) when there is none."""
+
         async def load() -> tuple[bytes, float]:
             self._metrics.store_operations.labels("get").inc()
             event = await self._store.get(event_id)
@@ -76,17 +78,14 @@ class EventService:
 
         read = await self._reads.read(item_key(event_id), load)
         self._metrics.cache_requests.labels("item", read.outcome.lower()).inc()
-        entry = Entry.decode(read.value)
-        if entry.status == 404:
-            raise EventNotFound(event_id)
-        return Served(entry, read.outcome)
+        return Served(Entry.decode(read.value), read.outcome)
 
-    async def list(self, query: EventQuery, path: str) -> Served:
+    async def list(self, query: EventQuery) -> Served:
         async def load() -> tuple[bytes, float]:
             self._metrics.store_operations.labels("list").inc()
             page = await self._store.list(query)
             body = _EVENT_LIST.dump_json(page.items)
-            link = page_links(path, query, page.total)
+            link = page_links(query, page.total)
             return Entry.build(200, body, str(page.total), link).encode(), self._ttls.page
 
         read = await self._reads.read(list_key(query_digest(query)), load)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from eventapi.errors import problem_response
+from eventapi.errors import PayloadTooLarge
+from eventapi.http.problems import problem_for
 
 
 class BodyLimitMiddleware:
@@ -45,14 +46,8 @@ class BodyLimitMiddleware:
         await self.app(scope, _replay([body], receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(
-            413,
-            f"Request body is larger than {self.limit} bytes",
-            slug="payload-too-large",
-            title="Request body too large",
-            instance=scope.get("path"),
-            headers={"Connection": "close"},
-        )
+        too_large = PayloadTooLarge(f"Request body is larger than {self.limit} bytes")
+        response = problem_for(too_large, scope.get("path"), headers={"Connection": "close"})
         await response(scope, receive, send)
 
 

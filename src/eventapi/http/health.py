@@ -8,11 +8,10 @@ from typing import Literal
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict
 
-from eventapi.cache.base import CacheUnavailable
-from eventapi.cache.guard import GuardedCache
+from eventapi.cache.base import Cache, CacheUnavailable
 from eventapi.deps import CacheDep, StoreDep
 from eventapi.errors import StoreUnavailable
-from eventapi.storage.base import EventStore
+from eventapi.events.store import EventStore
 
 Status = Literal["healthy", "degraded", "unhealthy"]
 Link = Literal["connected", "disconnected", "not configured"]
@@ -51,7 +50,7 @@ async def _database(store: EventStore) -> Link:
     return "connected"
 
 
-async def _redis(cache: GuardedCache | None) -> Link:
+async def _redis(cache: Cache | None) -> Link:
     if cache is None or cache.backend != "redis":
         return "not configured"
     try:

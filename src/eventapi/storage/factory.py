@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from eventapi.events.store import EventStore
 from eventapi.settings import Settings, sqlite_path
-from eventapi.storage.base import EventStore
 
 
 @asynccontextmanager
@@ -22,10 +22,6 @@ async def open_store(settings: Settings) -> AsyncIterator[EventStore]:
         from eventapi.storage.mongo import MongoEventStore
 
         store = await MongoEventStore.open(settings.database_url, settings.store_timeout)
-    if settings.store_latency > 0:
-        from eventapi.storage.latency import DelayedStore
-
-        store = DelayedStore(store, settings.store_latency)
     try:
         yield store
     finally:

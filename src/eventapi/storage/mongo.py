@@ -23,7 +23,8 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from eventapi.changes import Change, ChangeBatch
 from eventapi.events import dates
 from eventapi.events.schemas import EVENT_FIELDS, EventCreate, EventPage, EventQuery, EventRead
-from eventapi.storage.base import Backend, Saved, guarded
+from eventapi.events.store import Backend, Saved
+from eventapi.storage.guarded import guarded
 
 log = logging.getLogger("eventapi.storage")
 

@@ -18,7 +18,8 @@ from eventapi.changes import Change, ChangeBatch
 from eventapi.errors import StoreUnavailable
 from eventapi.events import dates
 from eventapi.events.schemas import EVENT_FIELDS, EventCreate, EventPage, EventQuery, EventRead
-from eventapi.storage.base import Backend, Saved, guarded
+from eventapi.events.store import Backend, Saved
+from eventapi.storage.guarded import guarded
 from eventapi.storage.sqlite_pool import Connections
 
 T = TypeVar("T")

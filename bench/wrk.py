@@ -10,9 +10,9 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from eventapi.bench.client import HOST
-from eventapi.bench.pinning import Pinning
-from eventapi.bench.stats import LoadResult
+from bench.client import HOST
+from bench.pinning import Pinning
+from bench.stats import LoadResult
 
 SCRIPT = """\
 local reqs = {}

@@ -16,11 +16,17 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from eventapi.bench.client import HOST, ServerGone, wait_ready
-from eventapi.bench.pinning import Pinning
+from bench.client import HOST, ServerGone, wait_ready
+from bench.pinning import Pinning
 
 APP = "eventapi.app:app_from_env"
-FLOOR = "eventapi.bench.floor:app"
+SLOW_APP = "bench.apps:slow_app"  # the app over a store with added latency
+FLOOR = "bench.floor:app"
+FACTORIES = {APP, SLOW_APP}  # served with --factory
+LATENCY_ENV = "BENCH_STORE_LATENCY"  # seconds, read by bench.apps:slow_app
+# The folder holding the bench package: on the servers' import path, so uvicorn (started
+# in the run's temporary folder) finds bench.apps and bench.floor.
+ROOT = Path(__file__).resolve().parent.parent
 STOP_WITHIN = 10.0
 
 
@@ -32,15 +38,28 @@ def free_port() -> int:
 
 
 def app_env(database: Path, cache_url: str, store_latency: float = 0.0) -> dict[str, str]:
-    """This environment without any EVENTAPI_* variable, plus the run's own settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTAPI_")}
+    """This environment without any EVENTAPI_* or BENCH_* variable, plus the run's own
+    settings (BENCH_STORE_LATENCY only for the slow app: see app_target)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTAPI_", "BENCH_"))}
     env.update(
         EVENTAPI_DATABASE_URL=f"sqlite:///{database.resolve()}",
         EVENTAPI_CACHE_URL=cache_url,
-        EVENTAPI_STORE_LATENCY=str(store_latency),
         EVENTAPI_LOG_LEVEL="warning",
     )
+    if store_latency > 0:
+        env[LATENCY_ENV] = repr(store_latency)
     return env
+
+
+def app_target(store_latency: float = 0.0) -> str:
+    """The app to serve: the product's own factory, or slow_app when latency is added."""
+    return SLOW_APP if store_latency > 0 else APP
+
+
+def _import_path(env: dict[str, str]) -> dict[str, str]:
+    """``env`` with ROOT first on PYTHONPATH."""
+    paths = [str(ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**env, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -75,9 +94,10 @@ def uvicorn(
     cmd = [*(pinning.server_prefix() if pin else [])]
     cmd += [sys.executable, "-m", "uvicorn", target, "--host", HOST, "--port", str(port)]
     cmd += ["--no-access-log", "--log-level", "warning", "--workers", str(workers)]
-    if target == APP:
+    if target in FACTORIES:
         cmd.append("--factory")
     log = workdir / f"uvicorn-{port}.log"
+    env = _import_path(env)
     with log.open("wb") as sink:
         proc = subprocess.Popen(
             cmd, env=env, cwd=workdir, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink

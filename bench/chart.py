@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from html import escape
 
-from eventapi.bench.results import Row
+from bench.results import Row
 
 # (group title, [(series, row key)]): each series draws a p50 bar and a lighter p99 bar.
 SERIES_COLOURS = {"cached, memory": "#2b6cb0", "cached, redis": "#2f855a", "uncached": "#c05621"}

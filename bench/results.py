@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eventapi.bench.client import Delta
-from eventapi.bench.stats import LoadResult
+from bench.client import Delta
+from bench.stats import LoadResult
 
 # key -> label, in table order. The {latency} placeholder is the simulated store latency.
 SCENARIOS: dict[str, str] = {

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from eventapi.bench.loadgen import Request
-from eventapi.bench.workloads import ITEM, Zipf
+from bench.loadgen import Request
+from bench.workloads import ITEM, Zipf
 
 _VERSION = re.compile(rb'"title":"[^"]*? v(\d+)"')
 _REDRAWS = 8  # tries to find an id with no write in flight before sending a read instead

@@ -1,4 +1,4 @@
-"""One `eventapi bench` run: seed once, then each server configuration in turn (a fresh
+"""One benchmark run: seed once, then each server configuration in turn (a fresh
 copy of the seeded SQLite file each), every scenario in the same run so ratios hold."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import tempfile
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from eventapi.bench import report, scenarios, server, table, wrk
-from eventapi.bench.client import ServerGone
-from eventapi.bench.options import Options
-from eventapi.bench.pinning import Pinning
-from eventapi.bench.results import Row, label, set_ratios
-from eventapi.bench.scenarios import Bench
-from eventapi.bench.seed import generate, seed_file
-from eventapi.bench.workloads import hot_set, item_paths
+from bench import report, scenarios, server, table, wrk
+from bench.client import ServerGone
+from bench.options import Options
+from bench.pinning import Pinning
+from bench.results import Row, label, set_ratios
+from bench.scenarios import Bench
+from bench.seed import generate, seed_file
+from bench.workloads import hot_set, item_paths
 
 
 def say(text: str) -> None:
@@ -29,7 +29,7 @@ def run(opts: Options) -> int:
     if generator == "auto":
         generator = "wrk" if wrk.wrk_path() else "python"
     if generator == "wrk" and wrk.wrk_path() is None:
-        say("eventapi bench: --loadgen=wrk, but wrk is not installed (apt-get install wrk)")
+        say("bench: --loadgen=wrk, but wrk is not installed (apt-get install wrk)")
         return 2
     pinning = Pinning.plan(opts.pin)
     say(f"load generator: {generator}; pinning: {pinning.describe()}")
@@ -38,7 +38,7 @@ def run(opts: Options) -> int:
         try:
             bench.all()
         except (ServerGone, RuntimeError, OSError) as exc:
-            say(f"eventapi bench: {exc}")
+            say(f"bench: {exc}")
             return 1
     report.finish(bench.rows, opts, generator, pinning)
     return 0
@@ -66,7 +66,8 @@ class _Run:
         database = self.workdir / f"{name}.db"
         shutil.copyfile(self.template, database)
         env = server.app_env(database, cache, latency)
-        return server.uvicorn(server.APP, env, self.workdir, self.pinning, workers=workers, pin=pin)
+        target = server.app_target(latency)
+        return server.uvicorn(target, env, self.workdir, self.pinning, workers=workers, pin=pin)
 
     def all(self) -> None:
         opts, b = self.opts, self.b

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from eventapi.bench.results import Row
+from bench.results import Row
 
 
 @dataclass(frozen=True)

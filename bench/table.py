@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from eventapi.bench.results import Row
+from bench.results import Row
 
 HEAD = ["scenario", "cache", "load", "conns", "req/s", "p50 ms", "p99 ms", "p99.9 ms",
         "x floor", "store reads", "per 1k req", "hit ratio", "errors", "notes"]  # fmt: skip

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 
 import orjson
 
-from eventapi.bench import client
-from eventapi.bench.loadgen import LoadGenerator, Request, run_load
-from eventapi.bench.mixed import version_of
-from eventapi.bench.pinning import Pinning
-from eventapi.bench.stats import LoadResult
-from eventapi.bench.workloads import ITEM
+from bench import client
+from bench.loadgen import LoadGenerator, Request, run_load
+from bench.mixed import version_of
+from bench.pinning import Pinning
+from bench.stats import LoadResult
+from bench.workloads import ITEM
 
 
 @dataclass

@@ -8,8 +8,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from eventapi.bench import server, wrk
-from eventapi.bench.pinning import usable_cpus
+from bench import server, wrk
+from bench.pinning import usable_cpus
 
 
 def _proc_field(path: str, name: str) -> str:

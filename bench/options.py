@@ -1,10 +1,13 @@
-"""The options of one `eventapi bench` run (cli.py parses them from the command line)."""
+"""The options of one benchmark run, and their defaults (__main__.py parses them from the
+command line, taking its defaults from here)."""
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
+
+MAX_STORE_LATENCY = 10.0  # seconds
 
 
 @dataclass
@@ -13,14 +16,14 @@ class Options:
     duration: float = 5.0
     connections: int = 64
     hot: int = 100
-    store_latency: float = 0.05
+    store_latency: float = 0.05  # seconds added to each store request in scenario 7
     out: Path = Path("docs/benchmarks.md")
     loadgen: str = "auto"  # python | wrk | auto
     workers: int = 1
     stampede: int = 1000
     warmup: float = 1.0
     pin: bool = True
-    command: str = "eventapi bench"
+    command: str = "python -m bench"
     is_quick: bool = False
 
     def quick(self) -> Options:

@@ -1,8 +1,9 @@
-"""A store wrapper that adds a fixed delay to every call.
+"""A store wrapper that adds a fixed delay to every request-path call.
 
-For benchmarks only (EVENTAPI_STORE_LATENCY): it models a database across a network, such
-as the remote MongoDB behind the original README's "50-100 ms uncached" figures, on a
-machine whose local SQLite answers in microseconds.
+It models a database across a network, such as the remote MongoDB behind the original
+README's "50-100 ms uncached" figures, on a machine whose local SQLite answers in
+microseconds. apps.py's slow_app puts it in front of the real store; the five calls a
+request makes (get, list, create, update, delete) wait, the rest pass straight through.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from eventapi.changes import ChangeBatch
 from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead
-from eventapi.storage.base import Backend, EventStore, Saved
+from eventapi.events.store import Backend, EventStore, Saved
 
 
 class DelayedStore:
@@ -42,14 +43,14 @@ class DelayedStore:
         await asyncio.sleep(self.delay)
         return await self.inner.delete(event_id)
 
+    async def changes_since(self, after: int, limit: int) -> ChangeBatch:
+        return await self.inner.changes_since(after, limit)
+
     async def insert_missing(self, events: Sequence[EventRead]) -> int:
         return await self.inner.insert_missing(events)
 
     async def delete_all(self) -> int:
         return await self.inner.delete_all()
-
-    async def changes_since(self, after: int, limit: int) -> ChangeBatch:
-        return await self.inner.changes_since(after, limit)
 
     async def count(self) -> int:
         return await self.inner.count()

@@ -14,8 +14,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from eventapi.bench.http1 import IO_ERRORS, Request, read_response
-from eventapi.bench.stats import LoadResult
+from bench.http1 import IO_ERRORS, Request, read_response
+from bench.stats import LoadResult
 
 __all__ = ["Chooser", "LoadGenerator", "OnResponse", "Request", "run_load"]
 CONNECT_WITHIN = 10.0  # seconds for one connection to open

@@ -6,14 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from eventapi.bench import chart, machine
-from eventapi.bench.options import Options
-from eventapi.bench.pinning import Pinning
-from eventapi.bench.results import Row, floor_rps
-from eventapi.bench.table import HEAD, cells, text_table
-from eventapi.bench.targets import evaluate
+from bench import chart, machine
+from bench.options import Options
+from bench.pinning import Pinning
+from bench.results import Row, floor_rps
+from bench.table import HEAD, cells, text_table
+from bench.targets import evaluate
 
-KEEP = "<!-- eventapi bench: everything below this line is kept when the file is regenerated -->"
+KEEP = "<!-- make bench: everything below this line is kept when the file is regenerated -->"
 
 
 def _md_row(values: Sequence[str]) -> str:
@@ -27,7 +27,7 @@ def markdown(rows: Sequence[Row], opts: Options, generator: str, pinning: Pinnin
     lines = [
         "# Benchmarks",
         "",
-        f"Written by `eventapi bench` on {now}; every number below comes from that one run,",
+        f"Written by `python -m bench` on {now}; every number below comes from that one run,",
         "so the ratios compare measurements taken minutes apart on the same machine.",
         "",
         *(QUICK if opts.is_quick else []),
@@ -96,7 +96,7 @@ def _floor_spread(rows: Sequence[Row]) -> list[str]:
 
 
 SCENARIO_NOTES = [
-    "1. **floor**: a bare ASGI app (`eventapi.bench.floor`) answering every request with the",
+    "1. **floor**: a bare ASGI app (`bench/floor.py`) answering every request with the",
     "   bytes of a cached event GET, on the same uvicorn command line as the app. 1b: the",
     "   same with the bundled Python generator (when wrk drives the rest: how close it gets);",
     "   1c: again at the end of the run (drift and noise).",
@@ -111,8 +111,9 @@ SCENARIO_NOTES = [
     "5. **cold-key stampede**: a PATCH retires one event's entry, then that many connections,",
     "   all opened beforehand, send one GET of it each at once; store reads should be 1.",
     "6. **list queries**: six realistic query strings, cached (warmed) vs cache off.",
-    "7. **slow store**: 2 and 3 again with `EVENTAPI_STORE_LATENCY` ({ms} ms added to every",
-    "   store call), modelling the remote MongoDB of the original README's figures.",
+    "7. **slow store**: 2 and 3 again over a slow store ({ms} ms added to every store",
+    "   request, `bench/slow_store.py`), modelling the remote MongoDB of the original",
+    "   README's figures.",
     "8. **2 workers** (`--workers 2`): `uvicorn --workers 2`, the floor and the cached item",
     "   GET with a shared Redis; nothing pinned, as two workers need both CPUs.",
 ]

@@ -1,19 +1,14 @@
-"""The EventStore port. Services depend on this Protocol, never on a backend module."""
+"""The EventStore port: what the events domain needs of a database. Backends live in
+storage/ (sqlite.py, mongo.py) and satisfy this Protocol; the service depends on it only."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from eventapi.changes import ChangeBatch
-from eventapi.errors import StoreUnavailable
 from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead
-
-log = logging.getLogger("eventapi.storage")
 
 Backend = Literal["sqlite", "mongodb"]
 
@@ -65,22 +60,3 @@ class EventStore(Protocol):
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
-
-
-@asynccontextmanager
-async def guarded(
-    timeout: float, driver_errors: tuple[type[BaseException], ...], what: str
-) -> AsyncIterator[None]:
-    """Bound a store call in time and turn driver failures into StoreUnavailable.
-
-    The driver's own message is logged, never sent to the client.
-    """
-    try:
-        async with asyncio.timeout(timeout):
-            yield
-    except TimeoutError:
-        log.warning("%s timed out after %.1fs", what, timeout)
-        raise StoreUnavailable() from None
-    except driver_errors as exc:
-        log.warning("%s failed: %s: %s", what, type(exc).__name__, exc)
-        raise StoreUnavailable() from None

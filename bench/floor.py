@@ -1,6 +1,6 @@
 """The floor: a bare ASGI app answering every request with the constant bytes of a cached
 event GET, so the app's cached GET can be compared with what this server stack can do at
-best. Served by the same uvicorn command line as the app (``eventapi.bench.floor:app``).
+best. Served by the same uvicorn command line as the app (``bench.floor:app``).
 """
 
 from __future__ import annotations

@@ -6,14 +6,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from eventapi.bench import client, wrk
-from eventapi.bench.loadgen import LoadGenerator, OnResponse, Request, run_load
-from eventapi.bench.mixed import MixedWorkload
-from eventapi.bench.pinning import Pinning
-from eventapi.bench.results import Row
-from eventapi.bench.stampede import stampede
-from eventapi.bench.stats import LoadResult, percentile
-from eventapi.bench.workloads import LIST_QUERIES, uniform
+from bench import client, wrk
+from bench.loadgen import LoadGenerator, OnResponse, Request, run_load
+from bench.mixed import MixedWorkload
+from bench.pinning import Pinning
+from bench.results import Row
+from bench.stampede import stampede
+from bench.stats import LoadResult, percentile
+from bench.workloads import LIST_QUERIES, uniform
 
 
 @dataclass
