@@ -5,7 +5,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run seed bench test lint typecheck unit clean
+.PHONY: help install run seed bench test lint typecheck unit coverage clean
+
+# The coverage gate: branch coverage of src/eventapi by the whole suite (code that runs in
+# the server processes the CLI and multiprocess tests start is not counted).
+COVERAGE_MIN := 95
 
 help:
 	@echo "make run    start the API on http://localhost:8000"
@@ -42,7 +46,10 @@ typecheck: install
 unit: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test: lint typecheck unit
+coverage: install
+	$(BIN)/pytest --cov --cov-fail-under=$(COVERAGE_MIN) $(PYTEST_ARGS)
+
+test: lint typecheck coverage
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage
