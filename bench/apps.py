@@ -44,4 +44,5 @@ def slow_app() -> FastAPI:
         async with open_store(settings) as inner:
             yield DelayedStore(inner, latency)
 
-    return create_app(Settings(), store=slow_store)
+    # Like app_from_env, the one app of a server process: freeze what start-up built.
+    return create_app(Settings(), store=slow_store, freeze_gc=True)
