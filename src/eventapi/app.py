@@ -17,6 +17,7 @@ from eventapi.cache.readthrough import ReadThrough
 from eventapi.events.router import router as events_router
 from eventapi.events.service import EventService, Ttls
 from eventapi.events.store import EventStore
+from eventapi.http.access import install_access
 from eventapi.http.body_limit import BodyLimitMiddleware
 from eventapi.http.fastpath import ItemReadFastPath
 from eventapi.http.health import router as health_router
@@ -104,10 +105,11 @@ def create_app(
         for route in router.routes
         if isinstance(route, APIRoute)
     ]
-    # Outermost last: latency -> item fast path -> body limit -> FastAPI.
+    # Outermost last: latency -> access -> item fast path -> body limit -> FastAPI.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     if item_fast_path:
         app.add_middleware(ItemReadFastPath)
+    install_access(app, settings)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     return app
 
