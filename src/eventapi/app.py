@@ -20,10 +20,12 @@ from eventapi.events.store import EventStore
 from eventapi.http.access import install_access
 from eventapi.http.body_limit import BodyLimitMiddleware
 from eventapi.http.fastpath import ItemReadFastPath
+from eventapi.http.head import HeadAsGet
 from eventapi.http.health import router as health_router
 from eventapi.http.metrics import LatencyMiddleware
 from eventapi.http.metrics import router as metrics_router
-from eventapi.http.problems import install_error_handlers
+from eventapi.http.problems import install_error_handlers, on_http_error
+from eventapi.http.slashes import install_slash_redirect
 from eventapi.metrics import Metrics
 from eventapi.settings import Settings
 from eventapi.storage.factory import open_store
@@ -38,7 +40,14 @@ Create, list, read, update and delete events. Reads are served through a cache-a
 (`X-Cache: HIT | MISS | BYPASS`, strong `ETag`, `If-None-Match` -> 304).
 
 Errors are RFC 9457 `application/problem+json`. Ids are 24-character hex ObjectIds.
-Dates are ISO 8601: naive values come back as sent, aware ones in UTC, to the millisecond.
+Dates are ISO 8601 strings (never numbers or Unix time): naive values come back as sent,
+aware ones in UTC, to the millisecond.
+
+Request bodies are one JSON document sent as `application/json` (or any `application/*+json`
+type, e.g. `application/merge-patch+json` for PATCH): another or no `Content-Type` is 415, a
+body that is not JSON is 400, JSON that does not fit the schema is 422. Every GET path also
+answers HEAD. A path with a trailing slash is redirected (307, relative `Location`) to the
+path without it.
 """
 
 
@@ -92,10 +101,13 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Starlette's redirect reflects the Host header; http/slashes.py redirects instead.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)
+    install_slash_redirect(app, not_found=on_http_error)
     routers = [events_router, health_router, metrics_router]
     for router in routers:
         app.include_router(router)
@@ -105,11 +117,13 @@ def create_app(
         for route in router.routes
         if isinstance(route, APIRoute)
     ]
-    # Outermost last: latency -> access -> item fast path -> body limit -> FastAPI.
+    # Outermost last: latency -> HEAD as GET -> access -> item fast path -> body limit ->
+    # FastAPI. A HEAD is a GET to everything inside HeadAsGet (http/head.py).
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     if item_fast_path:
         app.add_middleware(ItemReadFastPath)
     install_access(app, settings)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(LatencyMiddleware, metrics=metrics)
     return app
 

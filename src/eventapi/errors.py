@@ -5,6 +5,8 @@ http/problems.py maps each one to an RFC 9457 problem+json response.
       EventNotFound        404  the id is well-formed but no such event exists
       StoreUnavailable     503  the database did not answer in time or refused
       PayloadTooLarge      413  request body over the configured limit
+      MalformedBody        400  the request body is not one JSON document
+      UnsupportedMediaType 415  the request body is not sent as JSON
 """
 
 from __future__ import annotations
@@ -37,3 +39,11 @@ class StoreUnavailable(EventApiError):
 
 class PayloadTooLarge(EventApiError):
     status, slug, title = 413, "payload-too-large", "Request body too large"
+
+
+class MalformedBody(EventApiError):
+    status, slug, title = 400, "malformed-body", "Malformed request body"
+
+
+class UnsupportedMediaType(EventApiError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"

@@ -85,12 +85,12 @@ async def test_body_of_exactly_the_limit_is_accepted(
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-async def test_invalid_json_of_exactly_the_limit_is_422_not_413(
+async def test_invalid_json_of_exactly_the_limit_is_400_not_413(
     client: httpx.AsyncClient, chunked: bool
 ) -> None:
     response = await send(client, "POST", EVENTS, b"x" * LIMIT, chunked=chunked)
 
-    assert_problem(response, 422)
+    assert_problem(response, 400)
     assert await total(client) == 0
 
 

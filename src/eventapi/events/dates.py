@@ -4,27 +4,41 @@ Naive datetimes are kept naive (wall-clock time, returned exactly as sent); awar
 normalised to UTC. Both are truncated to milliseconds, the precision BSON stores, so SQLite
 and MongoDB return identical values. For range queries and sorting a naive value is placed
 on the timeline as if it were UTC.
+
+Input is ISO 8601 text only: pydantic alone would also read numbers, and strings of digits
+("1700000000", "0.5", even "2025"), as Unix time. An aware value whose UTC instant falls
+outside years 1-9999 (9999-12-31T23:59:59-00:01) cannot be represented and is refused,
+like any other invalid date, instead of overflowing later.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
+
+# Every ISO 8601 form pydantic reads starts with a four-digit year and a dash (YYYY-MM-DD);
+# nothing it reads as Unix time does.
+_ISO_START = re.compile(r"[0-9]{4}-")
 
 
 def normalise(value: datetime) -> datetime:
     if value.tzinfo is not None and value.utcoffset() is not None:
-        value = value.astimezone(UTC)
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("out of range: in UTC it must fall in years 1 to 9999") from None
     else:
         value = value.replace(tzinfo=None)
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
 def require_text(value: Any) -> Any:
-    # Pydantic would also take numbers (Unix time); the API promises ISO 8601 only.
-    if isinstance(value, datetime | str):
+    # Pydantic would also take numbers and numeric strings (Unix time); the API promises
+    # ISO 8601 only.
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_START.match(value)):
         return value
-    raise ValueError("must be an ISO 8601 date-time string")
+    raise ValueError("must be an ISO 8601 date-time string, such as 2025-12-01T10:00:00")
 
 
 def instant(value: datetime) -> datetime:

@@ -10,6 +10,7 @@ from eventapi.deps import ServiceDep
 from eventapi.events.links import EVENTS_PATH
 from eventapi.events.responses import EVENT_ID, JSON, Parts, item_parts, served_parts
 from eventapi.events.schemas import DeleteResult, EventCreate, EventQuery, EventRead, EventUpdate
+from eventapi.http.json_body import JsonBodyRoute
 from eventapi.http.problems import Problem
 
 EventId = Annotated[
@@ -27,6 +28,11 @@ def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": Problem} for code in codes}
 
 
+# What an operation with a request body may also answer (http/json_body.py, body_limit.py):
+# 400 not a JSON document, 413 too large, 415 not sent as JSON.
+BODY_PROBLEMS = (400, 413, 415)
+
+
 IfNoneMatch = Annotated[str | None, Header(description="ETag(s) from an earlier response")]
 
 
@@ -35,7 +41,12 @@ def _response(parts: Parts) -> Response:
     return Response(body, status, headers=headers)
 
 
-router = APIRouter(prefix=EVENTS_PATH, tags=["events"], responses=_problems(422, 503))
+router = APIRouter(
+    prefix=EVENTS_PATH,
+    tags=["events"],
+    responses=_problems(422, 503),
+    route_class=JsonBodyRoute,
+)
 
 
 @router.get(
@@ -68,7 +79,13 @@ async def get_event(
     return _response(await item_parts(service, event_id, if_none_match, request.url.path))
 
 
-@router.post("", response_model=EventRead, status_code=201, summary="Create an event")
+@router.post(
+    "",
+    response_model=EventRead,
+    status_code=201,
+    summary="Create an event",
+    responses=_problems(*BODY_PROBLEMS),
+)
 async def create_event(data: EventCreate, service: ServiceDep, request: Request) -> Response:
     written = await service.create(data)
     location = f"{request.url.path}/{written.event_id}"
@@ -80,7 +97,7 @@ async def create_event(data: EventCreate, service: ServiceDep, request: Request)
     response_model=EventRead,
     summary="Replace an event",
     description="Full replace: optional fields left out are cleared.",
-    responses=_problems(404),
+    responses=_problems(404, *BODY_PROBLEMS),
 )
 async def replace_event(event_id: EventId, data: EventCreate, service: ServiceDep) -> Response:
     return Response((await service.replace(event_id.lower(), data)).body, media_type=JSON)
@@ -90,8 +107,11 @@ async def replace_event(event_id: EventId, data: EventCreate, service: ServiceDe
     "/{event_id}",
     response_model=EventRead,
     summary="Update some fields of an event",
-    description="Fields left out stay as they are; null clears an optional field.",
-    responses=_problems(404),
+    description=(
+        "Fields left out stay as they are; null clears an optional field. The body may be "
+        "sent as application/json or application/merge-patch+json."
+    ),
+    responses=_problems(404, *BODY_PROBLEMS),
 )
 async def patch_event(event_id: EventId, data: EventUpdate, service: ServiceDep) -> Response:
     return Response((await service.patch(event_id.lower(), data)).body, media_type=JSON)

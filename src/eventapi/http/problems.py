@@ -119,16 +119,19 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method of every route on this path (Starlette names only the first route's).
+    """Every method of every route on this path (Starlette names only the first route's),
+    and HEAD wherever GET is (http/head.py answers it).
 
     ``app.state.methods_by_path`` is filled by the app factory from its routers.
     """
     table: list[tuple[re.Pattern[str], set[str]]] = request.app.state.methods_by_path
     path = request.url.path
-    return ", ".join(sorted({m for regex, methods in table if regex.match(path) for m in methods}))
+    allowed = {m for regex, methods in table if regex.match(path) for m in methods}
+    allowed.update({"HEAD"} if "GET" in allowed else ())
+    return ", ".join(sorted(allowed))
 
 
-async def _on_http_error(request: Request, exc: Exception) -> Response:
+async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
     headers = dict(exc.headers or {})
@@ -145,7 +148,7 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(EventApiError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
-    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)
     document_problem_responses(app)
 
