@@ -44,6 +44,9 @@ def serve(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
+    refusal = settings.refusal()
+    if refusal is not None:  # the app would refuse too (install_access), less readably
+        sys.exit(f"eventapi: {refusal}")
     _check_store(settings)
     if args.workers > 1:
         _share_cache_between_workers()
@@ -68,6 +71,10 @@ def serve(argv: list[str] | None = None) -> None:
         reload=args.reload,
         workers=args.workers,
         log_level=settings.log_level,
+        # X-Forwarded-For/-Proto only from EVENTAPI_TRUSTED_PROXIES. uvicorn's own default
+        # trusts 127.0.0.1, so any local process could pose as any client.
+        proxy_headers=bool(settings.trusted_proxy_list),
+        forwarded_allow_ips=list(settings.trusted_proxy_list),
     )
 
 

@@ -2,17 +2,97 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import hashlib
+import ipaddress
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, GetCoreSchemaHandler, field_validator
+from pydantic_core import core_schema
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///data/events.db"
+MIN_KEY_LENGTH = 16
+
+
+def key_digest(key: bytes) -> bytes:
+    """What is kept of an API key, configured or presented: its SHA-256. Keys are meant to
+    be long random strings (MIN_KEY_LENGTH and up), so a plain hash cannot be reversed."""
+    return hashlib.sha256(key).digest()
+
+
+class ApiKeys:
+    """The configured API keys, as digests only: the keys themselves are dropped once
+    hashed, and no repr, error or log line can show one.
+
+    From EVENTAPI_API_KEYS: comma-separated; spaces around a key are ignored; an empty value
+    means no keys (the API is open). Several keys let a key be rotated: add the new one,
+    move the clients over, remove the old one.
+    """
+
+    __slots__ = ("digests",)
+
+    def __init__(self, digests: tuple[bytes, ...] = ()) -> None:
+        self.digests = digests
+
+    @classmethod
+    def parse(cls, text: str) -> ApiKeys:
+        if not text.strip():
+            return cls()
+        digests: list[bytes] = []
+        for position, raw in enumerate(text.split(","), 1):
+            key = raw.strip()
+            # The messages name the key's position, never the key.
+            if not key:
+                raise ValueError(
+                    f"key {position} is empty: separate keys with single commas, "
+                    "with none at either end"
+                )
+            if len(key) < MIN_KEY_LENGTH:
+                raise ValueError(
+                    f"key {position} is shorter than {MIN_KEY_LENGTH} characters; generate one "
+                    "with: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+                )
+            if not all("!" <= char <= "~" for char in key):
+                raise ValueError(
+                    f"key {position} has a character that is not printable ASCII "
+                    "(or is a space): it could not be sent in an HTTP header"
+                )
+            digest = key_digest(key.encode("ascii"))
+            if digest not in digests:
+                digests.append(digest)
+        return cls(tuple(digests))
+
+    def __len__(self) -> int:
+        return len(self.digests)
+
+    def __repr__(self) -> str:
+        return f"ApiKeys(<{len(self.digests)} keys>)"
+
+    @classmethod
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            cls._validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(repr),
+        )
+
+    @classmethod
+    def _validate(cls, value: object) -> ApiKeys:
+        if isinstance(value, ApiKeys):
+            return value
+        if isinstance(value, str):
+            return cls.parse(value)
+        raise ValueError("expected comma-separated API keys")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EVENTAPI_", extra="ignore")
+    # hide_input_in_errors: a validation error never repeats the value (an API key, a
+    # database password), even in a traceback.
+    model_config = SettingsConfigDict(
+        env_prefix="EVENTAPI_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         default=DEFAULT_DATABASE_URL,
@@ -46,6 +126,23 @@ class Settings(BaseSettings):
         default=None, description="key prefix; default: derived from EVENTAPI_DATABASE_URL"
     )
 
+    # Access (http/access.py). Keys set: POST/PUT/PATCH/DELETE need one. No keys: the API is
+    # open (start-up says so), which production refuses.
+    api_keys: ApiKeys = Field(default_factory=ApiKeys, description="comma-separated API keys")
+    # False: reads need a key too (except /health and the documentation).
+    public_reads: bool = True
+    # production: refuses to start without API keys. It is also where production defaults
+    # belong (the rate limits planned in the same issue, not built yet).
+    env: Literal["development", "production"] = "development"
+    # Comma-separated browser origins allowed cross-origin access (scheme://host[:port]),
+    # or "*" alone for any origin. Empty: none. No cookies are involved (keys travel in
+    # headers a page sets itself), so credentials are never allowed and "*" is safe to mean
+    # "any page may call the API with a key its user gives it".
+    cors_origins: str = ""
+    # Comma-separated IPs or CIDRs of the reverse proxies allowed to set X-Forwarded-For and
+    # X-Forwarded-Proto ("*": any peer). Empty: those headers are ignored.
+    trusted_proxies: str = ""
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
@@ -67,6 +164,35 @@ class Settings(BaseSettings):
             raise ValueError("use redis://host:port/db, rediss://..., memory://, or none")
         return value
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        return ",".join(_origin(entry, position) for position, entry in _entries(value))
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        return ",".join(_proxy(entry, position) for position, entry in _entries(value))
+
+    @property
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """EVENTAPI_CORS_ORIGINS, normalised (lower case, no default port)."""
+        return tuple(self.cors_origins.split(",")) if self.cors_origins else ()
+
+    @property
+    def trusted_proxy_list(self) -> tuple[str, ...]:
+        """EVENTAPI_TRUSTED_PROXIES, normalised (CIDRs to their network address)."""
+        return tuple(self.trusted_proxies.split(",")) if self.trusted_proxies else ()
+
+    def refusal(self) -> str | None:
+        """Why this configuration must not serve requests, in one line; None if it may."""
+        if self.env == "production" and not self.api_keys:
+            return (
+                "EVENTAPI_ENV=production needs EVENTAPI_API_KEYS (comma-separated API keys): "
+                "refusing to serve an API anyone can write to"
+            )
+        return None
+
     @property
     def safe_database_url(self) -> str:
         """The database URL without its password, for logs and messages."""
@@ -85,3 +211,55 @@ def sqlite_path(url: str) -> str:
     """``sqlite:///data/x.db`` -> ``data/x.db``; ``sqlite:////tmp/x.db`` -> ``/tmp/x.db``."""
     prefix = "sqlite:///"
     return url[len(prefix) :] if url.startswith(prefix) else ""
+
+
+def _entries(value: str) -> list[tuple[int, str]]:
+    """A comma-separated setting as (position, entry) pairs; empty entries refused."""
+    if not value.strip():
+        return []
+    entries = [(position, raw.strip()) for position, raw in enumerate(value.split(","), 1)]
+    for position, entry in entries:
+        if not entry:
+            raise ValueError(f"entry {position} is empty: separate entries with single commas")
+    if len(entries) > 1 and any(entry == "*" for _, entry in entries):
+        raise ValueError('"*" (any) cannot be combined with other entries')
+    return entries
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(entry: str, position: int) -> str:
+    """``HTTPS://Example.com:443`` -> ``https://example.com``, as a browser sends Origin."""
+    if entry == "*":
+        return entry
+    shape = f"origin {position} must be scheme://host[:port] (e.g. https://app.example.com)"
+    parts = urlsplit(entry)
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{shape}: bad port") from None
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"{shape}, with scheme http or https")
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{shape}, with no path, query or user (not even a trailing /)")
+    host = parts.hostname  # lower case, IPv6 brackets removed
+    if ":" in host:
+        host = f"[{host}]"
+    if port is None or port == _DEFAULT_PORTS[scheme]:
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+def _proxy(entry: str, position: int) -> str:
+    if entry == "*":
+        return entry
+    try:
+        if "/" in entry:
+            return str(ipaddress.ip_network(entry, strict=False))
+        return str(ipaddress.ip_address(entry))
+    except ValueError:
+        raise ValueError(
+            f"entry {position} is not an IP address or CIDR network (e.g. 10.0.0.5, 10.0.0.0/8)"
+        ) from None
