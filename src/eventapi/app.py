@@ -22,6 +22,7 @@ from eventapi.http.body_limit import BodyLimitMiddleware
 from eventapi.http.fastpath import ItemReadFastPath
 from eventapi.http.head import HeadAsGet
 from eventapi.http.health import router as health_router
+from eventapi.http.limits import install_limits
 from eventapi.http.metrics import LatencyMiddleware
 from eventapi.http.metrics import router as metrics_router
 from eventapi.http.problems import install_error_handlers, on_http_error
@@ -117,11 +118,12 @@ def create_app(
         for route in router.routes
         if isinstance(route, APIRoute)
     ]
-    # Outermost last: latency -> HEAD as GET -> access -> item fast path -> body limit ->
-    # FastAPI. A HEAD is a GET to everything inside HeadAsGet (http/head.py).
+    # Outermost last: latency -> HEAD as GET -> access -> limits -> item fast path ->
+    # body limit -> FastAPI. A HEAD is a GET to everything inside HeadAsGet (http/head.py).
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     if item_fast_path:
         app.add_middleware(ItemReadFastPath)
+    install_limits(app, settings)
     install_access(app, settings)
     app.add_middleware(HeadAsGet)
     app.add_middleware(LatencyMiddleware, metrics=metrics)

@@ -142,6 +142,12 @@ class Settings(BaseSettings):
     # Comma-separated IPs or CIDRs of the reverse proxies allowed to set X-Forwarded-For and
     # X-Forwarded-Proto ("*": any peer). Empty: those headers are ignored.
     trusted_proxies: str = ""
+    # Lost updates: true makes a PUT, PATCH or DELETE without If-Match a 428.
+    require_if_match: bool = False
+    # Rate limits (http/limits.py), e.g. "100/second", "60/minute"; per client (API key,
+    # else address). Empty: off, except that production gets a write limit by default.
+    rate_limit: str = ""
+    write_rate_limit: str = ""
 
     @field_validator("database_url")
     @classmethod
