@@ -14,7 +14,7 @@ from typing import Any
 
 from eventapi.changes import ChangeBatch
 from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead
-from eventapi.events.store import Backend, EventStore, Saved
+from eventapi.events.store import Backend, EventStore, Saved, Versioned
 
 
 class DelayedStore:
@@ -27,6 +27,10 @@ class DelayedStore:
         await asyncio.sleep(self.delay)
         return await self.inner.get(event_id)
 
+    async def get_versioned(self, event_id: str) -> Versioned | None:
+        await asyncio.sleep(self.delay)
+        return await self.inner.get_versioned(event_id)
+
     async def list(self, query: EventQuery) -> EventPage:
         await asyncio.sleep(self.delay)
         return await self.inner.list(query)
@@ -35,13 +39,15 @@ class DelayedStore:
         await asyncio.sleep(self.delay)
         return await self.inner.create(event)
 
-    async def update(self, event_id: str, changes: Mapping[str, Any]) -> Saved | None:
+    async def update(
+        self, event_id: str, changes: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> Saved | None:
         await asyncio.sleep(self.delay)
-        return await self.inner.update(event_id, changes)
+        return await self.inner.update(event_id, changes, expected_version=expected_version)
 
-    async def delete(self, event_id: str) -> int | None:
+    async def delete(self, event_id: str, *, expected_version: int | None = None) -> int | None:
         await asyncio.sleep(self.delay)
-        return await self.inner.delete(event_id)
+        return await self.inner.delete(event_id, expected_version=expected_version)
 
     async def changes_since(self, after: int, limit: int) -> ChangeBatch:
         return await self.inner.changes_since(after, limit)

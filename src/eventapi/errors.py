@@ -7,6 +7,11 @@ http/problems.py maps each one to an RFC 9457 problem+json response.
       PayloadTooLarge      413  request body over the configured limit
       MalformedBody        400  the request body is not one JSON document
       UnsupportedMediaType 415  the request body is not sent as JSON
+      PreconditionFailed   412  If-Match matches no current representation of the event
+                                (changed since that ETag was read, or gone); carries the
+                                current ETag, if there is an event
+      PreconditionRequired 428  EVENTAPI_REQUIRE_IF_MATCH is on and a PUT, PATCH or DELETE
+                                came without If-Match
 """
 
 from __future__ import annotations
@@ -47,3 +52,32 @@ class MalformedBody(EventApiError):
 
 class UnsupportedMediaType(EventApiError):
     status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class PreconditionFailed(EventApiError):
+    status, slug, title = 412, "precondition-failed", "Precondition failed"
+
+    def __init__(self, event_id: str, etag: str | None) -> None:
+        if etag is None:
+            detail = f"No event with id {event_id}: If-Match needs a current one"
+        else:
+            detail = (
+                f"Event {event_id} does not match If-Match: it has changed since that ETag "
+                f"was read; its current ETag is {etag}"
+            )
+        super().__init__(detail)
+        self.event_id = event_id
+        self.etag = etag  # the event's current strong ETag; None when there is no event
+
+
+class PreconditionRequired(EventApiError):
+    status, slug, title = 428, "precondition-required", "Precondition required"
+
+    def __init__(
+        self,
+        detail: str = (
+            "This server requires If-Match on PUT, PATCH and DELETE: send the ETag of a GET "
+            "(or *) so that a write cannot overwrite a change you have not seen"
+        ),
+    ) -> None:
+        super().__init__(detail)

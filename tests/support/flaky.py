@@ -14,7 +14,7 @@ from typing import Any
 from eventapi.changes import ChangeBatch
 from eventapi.errors import StoreUnavailable
 from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead
-from eventapi.events.store import Backend, EventStore, Saved
+from eventapi.events.store import Backend, EventStore, Saved, Versioned
 
 
 class FlakyStore:
@@ -38,6 +38,10 @@ class FlakyStore:
         self._enter("get")
         return await self.inner.get(event_id)
 
+    async def get_versioned(self, event_id: str) -> Versioned | None:
+        self._enter("get_versioned")
+        return await self.inner.get_versioned(event_id)
+
     async def list(self, query: EventQuery) -> EventPage:
         self._enter("list")
         return await self.inner.list(query)
@@ -46,13 +50,15 @@ class FlakyStore:
         self._enter("create")
         return await self.inner.create(event)
 
-    async def update(self, event_id: str, changes: Mapping[str, Any]) -> Saved | None:
+    async def update(
+        self, event_id: str, changes: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> Saved | None:
         self._enter("update")
-        return await self.inner.update(event_id, changes)
+        return await self.inner.update(event_id, changes, expected_version=expected_version)
 
-    async def delete(self, event_id: str) -> int | None:
+    async def delete(self, event_id: str, *, expected_version: int | None = None) -> int | None:
         self._enter("delete")
-        return await self.inner.delete(event_id)
+        return await self.inner.delete(event_id, expected_version=expected_version)
 
     async def insert_missing(self, events: Sequence[EventRead]) -> int:
         self._enter("insert_missing")

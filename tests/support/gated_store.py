@@ -6,6 +6,9 @@ what it read in ``gate.value``, set ``gate.read_done`` and then wait for ``gate.
 before it returns. Later calls pass straight through (arm again for another pause). No
 sleeps: the test decides when the paused reader may go on.
 
+``store.arm("get_versioned")`` pauses the read a conditional write (If-Match) makes before
+it writes, the same way: ``gate.value`` is the Versioned it read.
+
 ``store.calls["get"]`` counts calls per method name (every method, reads and writes).
 """
 
@@ -18,9 +21,10 @@ from typing import Any, Literal
 
 from eventapi.changes import ChangeBatch
 from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead
-from eventapi.events.store import Backend, EventStore, Saved
+from eventapi.events.store import Backend, EventStore, Saved, Versioned
 
-Gateable = Literal["get", "list"]
+Gateable = Literal["get", "list", "get_versioned"]
+Held = EventRead | EventPage | Versioned | None
 
 
 class Gate:
@@ -31,7 +35,7 @@ class Gate:
         self.read_done = asyncio.Event()
         self.release = asyncio.Event()
         # What the paused call read from the inner store (set just before read_done).
-        self.value: EventRead | EventPage | None = None
+        self.value: Held = None
 
     def open(self) -> None:
         self.release.set()
@@ -62,7 +66,7 @@ class GatedStore:
         for gate in self._gates:
             gate.open()
 
-    async def _hold(self, method: str, value: EventRead | EventPage | None) -> None:
+    async def _hold(self, method: str, value: Held) -> None:
         gate = self._armed.pop(method, None)
         if gate is None:
             return
@@ -76,6 +80,12 @@ class GatedStore:
         await self._hold("get", event)
         return event
 
+    async def get_versioned(self, event_id: str) -> Versioned | None:
+        self.calls["get_versioned"] += 1
+        current = await self.inner.get_versioned(event_id)
+        await self._hold("get_versioned", current)
+        return current
+
     async def list(self, query: EventQuery) -> EventPage:
         self.calls["list"] += 1
         page = await self.inner.list(query)
@@ -86,13 +96,15 @@ class GatedStore:
         self.calls["create"] += 1
         return await self.inner.create(event)
 
-    async def update(self, event_id: str, changes: Mapping[str, Any]) -> Saved | None:
+    async def update(
+        self, event_id: str, changes: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> Saved | None:
         self.calls["update"] += 1
-        return await self.inner.update(event_id, changes)
+        return await self.inner.update(event_id, changes, expected_version=expected_version)
 
-    async def delete(self, event_id: str) -> int | None:
+    async def delete(self, event_id: str, *, expected_version: int | None = None) -> int | None:
         self.calls["delete"] += 1
-        return await self.inner.delete(event_id)
+        return await self.inner.delete(event_id, expected_version=expected_version)
 
     async def insert_missing(self, events: Sequence[EventRead]) -> int:
         self.calls["insert_missing"] += 1

@@ -3,6 +3,8 @@ the entry is built, and stored with the body, so a hit does no parsing or hashin
 
 Layout: ``{status}\\n{etag}\\n{total}\\n{link}\\n{body}`` (the four header lines never
 contain a newline; the body is the exact JSON bytes).
+
+Also here, beside the ETag it tests: IfMatch, a write's precondition (If-Match).
 """
 
 from __future__ import annotations
@@ -13,6 +15,30 @@ from dataclasses import dataclass
 
 def strong_etag(body: bytes) -> str:
     return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+
+
+@dataclass(frozen=True, slots=True)
+class IfMatch:
+    """A request's If-Match field (RFC 9110 13.1.1): ``*``, or a list of entity tags.
+
+    ``*`` matches any current representation; a list matches if one of its tags is the
+    current ETag by the strong comparison, so a weak tag (``W/"..."``) never matches. A
+    field that is neither (empty, or not tags) matches nothing.
+    """
+
+    any: bool
+    tags: frozenset[str]
+
+    @classmethod
+    def parse(cls, value: str) -> IfMatch:
+        if value.strip() == "*":
+            return cls(True, frozenset())
+        return cls(False, frozenset(tag.strip() for tag in value.split(",")))
+
+    def matches(self, etag: str) -> bool:
+        """Whether the event whose current (strong) ETag is ``etag`` passes. A weak tag is
+        never equal to a strong one: the strong comparison."""
+        return self.any or etag in self.tags
 
 
 @dataclass(frozen=True, slots=True)

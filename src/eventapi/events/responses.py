@@ -3,9 +3,11 @@ ASGI fast path, so both send the same status, headers and bytes."""
 
 from __future__ import annotations
 
-from eventapi.errors import EventNotFound
-from eventapi.events.service import EventService, Served
-from eventapi.http.problems import problem_parts
+from starlette.responses import Response
+
+from eventapi.errors import EventNotFound, PreconditionFailed
+from eventapi.events.service import EventService, Served, Written
+from eventapi.http.problems import problem_parts, problem_response
 
 JSON = "application/json"
 # An event id as a client may send it: 24 hex digits, either case (stored lower-case).
@@ -45,3 +47,29 @@ def served_parts(served: Served, if_none_match: str | None) -> Parts:
         return 304, headers, b""
     headers["Content-Type"] = JSON
     return 200, headers, entry.body
+
+
+def written_response(written: Written, status: int = 200, **headers: str) -> Response:
+    """A write's answer: the event as now stored, with its new ETag (the one a GET of it
+    returns, from any process, until the next write)."""
+    return Response(
+        written.body, status, headers={"ETag": written.etag, **headers}, media_type=JSON
+    )
+
+
+def precondition_failed(exc: PreconditionFailed, path: str) -> Response:
+    """412 problem+json; with the event's current ETag (header and ``etag`` member) when
+    there is an event, so a client can re-read and retry knowingly."""
+    if exc.etag is None:
+        return problem_response(
+            exc.status, exc.detail, slug=exc.slug, title=exc.title, instance=path
+        )
+    return problem_response(
+        exc.status,
+        exc.detail,
+        slug=exc.slug,
+        title=exc.title,
+        instance=path,
+        headers={"ETag": exc.etag},
+        etag=exc.etag,
+    )

@@ -3,6 +3,15 @@
 Reads are cache-aside through ReadThrough (single-flight + leases) and return a cache
 Entry: the exact response bytes with their ETag, identical on HIT and MISS. Writes commit
 to the store first, then invalidate.
+
+Conditional writes (If-Match, against lost updates): the ETag of an event is the strong tag
+of its rendered body, so the store cannot compare it; it compares versions instead. A write
+with If-Match reads the event with its version (from the store, never the cache), checks
+the ETag of its rendering, then asks the store to write only if the event is still at that
+version: the store's check and write are one atomic step. Whatever changed the event in
+between, in this process or another, the write then fails with 412 carrying the ETag of
+the event as it is now. ``If-Match: *`` needs no read: the store writes only if the event
+exists.
 """
 
 from __future__ import annotations
@@ -14,11 +23,11 @@ from pydantic import TypeAdapter
 
 from eventapi.cache.base import item_key, list_key
 from eventapi.cache.readthrough import Outcome, ReadThrough
-from eventapi.errors import EventNotFound
-from eventapi.events.entry import Entry
+from eventapi.errors import EventNotFound, PreconditionFailed
+from eventapi.events.entry import Entry, IfMatch, strong_etag
 from eventapi.events.links import page_links
 from eventapi.events.schemas import EventCreate, EventQuery, EventRead, EventUpdate
-from eventapi.events.store import EventStore
+from eventapi.events.store import EventStore, VersionConflict
 from eventapi.metrics import Metrics
 
 _EVENT_LIST = TypeAdapter(list[EventRead])
@@ -41,10 +50,16 @@ class Served:
 class Written:
     event_id: str
     body: bytes
+    etag: str  # of ``body``: what a GET of the event returns until its next write
 
 
 def render(event: EventRead) -> bytes:
     return event.model_dump_json().encode()
+
+
+def written(event: EventRead) -> Written:
+    body = render(event)
+    return Written(event.id, body, strong_etag(body))
 
 
 def query_digest(query: EventQuery) -> str:
@@ -96,37 +111,77 @@ class EventService:
         self._metrics.store_operations.labels("create").inc()
         saved = await self._store.create(data)
         await self._invalidate(saved.event.id, saved.seq)
-        return Written(saved.event.id, render(saved.event))
+        return written(saved.event)
 
-    async def replace(self, event_id: str, data: EventCreate) -> Written:
-        return await self._update(event_id, data.model_dump())
+    async def replace(
+        self, event_id: str, data: EventCreate, if_match: IfMatch | None = None
+    ) -> Written:
+        return await self._update(event_id, data.model_dump(), if_match)
 
-    async def patch(self, event_id: str, data: EventUpdate) -> Written:
-        return await self._update(event_id, data.changes())
+    async def patch(
+        self, event_id: str, data: EventUpdate, if_match: IfMatch | None = None
+    ) -> Written:
+        return await self._update(event_id, data.changes(), if_match)
 
-    async def _update(self, event_id: str, changes: dict[str, object]) -> Written:
+    async def _update(
+        self, event_id: str, changes: dict[str, object], if_match: IfMatch | None
+    ) -> Written:
+        expected = await self._expected_version(event_id, if_match)
         self._metrics.store_operations.labels("update").inc()
-        saved = None
         try:
-            saved = await self._store.update(event_id, changes)
-        finally:
-            # Also after a failed call: a write that timed out may still have committed
-            # (and if it did, the relay delivers its change-log record too).
-            await self._invalidate(event_id, saved.seq if saved else 0)
+            saved = await self._store.update(event_id, changes, expected_version=expected)
+        except VersionConflict as conflict:
+            raise _changed(conflict) from None  # nothing was written: nothing to invalidate
+        except BaseException:
+            # A write that failed (timed out) may still have committed; if it did, the
+            # relay delivers its change-log record too.
+            await self._invalidate(event_id, 0)
+            raise
+        await self._invalidate(event_id, saved.seq if saved else 0)
         if saved is None:
-            raise EventNotFound(event_id)
-        return Written(saved.event.id, render(saved.event))
+            raise _absent(event_id, if_match)
+        return written(saved.event)
 
-    async def delete(self, event_id: str) -> None:
+    async def delete(self, event_id: str, if_match: IfMatch | None = None) -> None:
+        expected = await self._expected_version(event_id, if_match)
         self._metrics.store_operations.labels("delete").inc()
-        seq = None
         try:
-            seq = await self._store.delete(event_id)
-        finally:
-            await self._invalidate(event_id, seq or 0)
+            seq = await self._store.delete(event_id, expected_version=expected)
+        except VersionConflict as conflict:
+            raise _changed(conflict) from None
+        except BaseException:
+            await self._invalidate(event_id, 0)
+            raise
+        await self._invalidate(event_id, seq or 0)
         if seq is None:
-            raise EventNotFound(event_id)
+            raise _absent(event_id, if_match)
+
+    async def _expected_version(self, event_id: str, if_match: IfMatch | None) -> int | None:
+        """The version the write must find the event at; None: any (no If-Match, or ``*``,
+        for which the store's own "only if it exists" is the whole check). Raises
+        PreconditionFailed, with the current ETag, when If-Match does not match now."""
+        if if_match is None or if_match.any:
+            return None
+        self._metrics.store_operations.labels("get").inc()
+        current = await self._store.get_versioned(event_id)
+        if current is None:
+            raise PreconditionFailed(event_id, None)
+        etag = strong_etag(render(current.event))
+        if not if_match.matches(etag):
+            raise PreconditionFailed(event_id, etag)
+        return current.version
 
     async def _invalidate(self, event_id: str, seq: int) -> None:
         """Before the write is acknowledged; ``seq`` (0: none) tells the relay it is done."""
         await self._reads.invalidate([item_key(event_id).name], [seq] if seq else [])
+
+
+def _changed(conflict: VersionConflict) -> PreconditionFailed:
+    """The event changed between the If-Match check and the write: 412 with its ETag now."""
+    current = conflict.current.event
+    return PreconditionFailed(current.id, strong_etag(render(current)))
+
+
+def _absent(event_id: str, if_match: IfMatch | None) -> PreconditionFailed | EventNotFound:
+    # RFC 9110 13.1.1: If-Match (even "*") is false when there is no current representation.
+    return EventNotFound(event_id) if if_match is None else PreconditionFailed(event_id, None)

@@ -21,28 +21,65 @@ class Saved:
     seq: int  # 0 when nothing was written (an update with no changes)
 
 
+@dataclass(frozen=True, slots=True)
+class Versioned:
+    """An event as stored, with its version: the seq of the change-log record of the last
+    write to it (0: not written since the store began keeping versions). Seqs are never
+    reused, so every state an event is ever in has a version of its own."""
+
+    event: EventRead
+    version: int
+
+
+class VersionConflict(Exception):
+    """A conditional write (``expected_version=``) found the event at another version.
+
+    Nothing was written. ``current`` is the event as it is now, read in the same atomic
+    step as the check.
+    """
+
+    def __init__(self, current: Versioned) -> None:
+        super().__init__(f"event {current.event.id} is at version {current.version}")
+        self.current = current
+
+
 class EventStore(Protocol):
     """Persistence for events. Ids are 24-hex ObjectId strings on every backend.
 
     Every method either completes within the store's timeout or raises StoreUnavailable.
     Every read sees the latest committed data. Every write records its change in the
-    change log (eventapi/changes.py) before it is acknowledged.
+    change log (eventapi/changes.py) before it is acknowledged, and gives the event it
+    writes a new version (Versioned): the seq of that record.
     """
 
     backend: Backend
 
     async def get(self, event_id: str) -> EventRead | None: ...
 
+    async def get_versioned(self, event_id: str) -> Versioned | None:
+        """The event with its version (for a conditional write), or None if absent."""
+        ...
+
     async def list(self, query: EventQuery) -> EventPage: ...
 
     async def create(self, event: EventCreate) -> Saved: ...
 
-    async def update(self, event_id: str, changes: Mapping[str, Any]) -> Saved | None:
-        """Set the given fields (``None`` clears); returns the new state, or None if absent."""
+    async def update(
+        self, event_id: str, changes: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> Saved | None:
+        """Set the given fields (``None`` clears); returns the new state, or None if absent.
+
+        With ``expected_version``, the check and the write are one atomic step (correct
+        across processes): the write applies only if the event is still at that version,
+        else VersionConflict is raised and nothing is written.
+        """
         ...
 
-    async def delete(self, event_id: str) -> int | None:
-        """Returns the seq of the deletion's change record, or None if there was no event."""
+    async def delete(self, event_id: str, *, expected_version: int | None = None) -> int | None:
+        """Returns the seq of the deletion's change record, or None if there was no event.
+
+        ``expected_version``: as for ``update`` (VersionConflict, nothing deleted).
+        """
         ...
 
     async def changes_since(self, after: int, limit: int) -> ChangeBatch:

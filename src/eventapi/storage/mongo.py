@@ -1,5 +1,10 @@
 """MongoDB event store on PyMongo's native async API (AsyncMongoClient).
 
+Every event document carries a ``version``: the seq of the intent of its last write, set
+by the write itself, so a conditional write is one atomic single-document operation
+filtered on it (``find_one_and_update`` / ``delete_one``). One that finds the event at
+another version writes nothing but leaves its intent: one needless invalidation.
+
 The change log is the ``changes`` collection beside ``events``. MongoDB would need a
 multi-document transaction (and so a replica set) to commit a record with its write, so
 each write records an *intent* first and then makes the change: a writer killed between
@@ -23,7 +28,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from eventapi.changes import Change, ChangeBatch
 from eventapi.events import dates
 from eventapi.events.schemas import EVENT_FIELDS, EventCreate, EventPage, EventQuery, EventRead
-from eventapi.events.store import Backend, Saved
+from eventapi.events.store import Backend, Saved, VersionConflict, Versioned
 from eventapi.storage.guarded import guarded
 
 log = logging.getLogger("eventapi.storage")
@@ -83,6 +88,21 @@ def _doc_to_event(doc: Document) -> EventRead:
         category=doc.get("category"),
         organizer=doc.get("organizer"),
     )
+
+
+def _versioned(doc: Document) -> Versioned:
+    # A document written before versions were kept has none: version 0.
+    return Versioned(_doc_to_event(doc), int(doc.get("version") or 0))
+
+
+def _at_version(event_id: str, expected_version: int | None) -> Document:
+    """The filter of a (conditional) write: the event, at ``expected_version`` if given."""
+    flt: Document = {"_id": ObjectId(event_id)}
+    if expected_version == 0:
+        flt["version"] = {"$in": [0, None]}  # None also matches a missing field
+    elif expected_version is not None:
+        flt["version"] = expected_version
+    return flt
 
 
 def _filter(query: EventQuery) -> Document:
@@ -154,6 +174,18 @@ class MongoEventStore:
             doc = await self._events.find_one({"_id": ObjectId(event_id)})
         return _doc_to_event(doc) if doc else None
 
+    async def get_versioned(self, event_id: str) -> Versioned | None:
+        async with self._guard("get"):
+            doc = await self._events.find_one({"_id": ObjectId(event_id)})
+        return _versioned(doc) if doc else None
+
+    async def _conflict_or_absent(self, event_id: str) -> None:
+        """After a conditional write matched nothing: VersionConflict if the event exists
+        (at another version: it is read as it is now), else return (it is absent)."""
+        current = await self.get_versioned(event_id)
+        if current is not None:
+            raise VersionConflict(current)
+
     async def list(self, query: EventQuery) -> EventPage:
         await self._ensure_indexes()
         flt = _filter(query)
@@ -187,26 +219,36 @@ class MongoEventStore:
         doc = {"_id": ObjectId(), **_fields_to_doc(event.model_dump())}
         async with self._guard("insert"):
             seq = await self._intent(str(doc["_id"]))
-            await self._events.insert_one(doc)
+            await self._events.insert_one({**doc, "version": seq})
         return Saved(EventRead(id=str(doc["_id"]), **event.model_dump()), seq)
 
-    async def update(self, event_id: str, changes: Mapping[str, Any]) -> Saved | None:
+    async def update(
+        self, event_id: str, changes: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> Saved | None:
         if not changes:
-            current = await self.get(event_id)
-            return Saved(current, 0) if current else None
+            current = await self.get_versioned(event_id)
+            if current is None:
+                return None
+            if expected_version is not None and current.version != expected_version:
+                raise VersionConflict(current)
+            return Saved(current.event, 0)
         async with self._guard("update"):
             seq = await self._intent(event_id)
             doc = await self._events.find_one_and_update(
-                {"_id": ObjectId(event_id)},
-                {"$set": _fields_to_doc(changes)},
+                _at_version(event_id, expected_version),
+                {"$set": {**_fields_to_doc(changes), "version": seq}},
                 return_document=ReturnDocument.AFTER,
             )
+        if doc is None and expected_version is not None:
+            await self._conflict_or_absent(event_id)
         return Saved(_doc_to_event(doc), seq) if doc else None
 
-    async def delete(self, event_id: str) -> int | None:
+    async def delete(self, event_id: str, *, expected_version: int | None = None) -> int | None:
         async with self._guard("delete"):
             seq = await self._intent(event_id)
-            result = await self._events.delete_one({"_id": ObjectId(event_id)})
+            result = await self._events.delete_one(_at_version(event_id, expected_version))
+        if not result.deleted_count and expected_version is not None:
+            await self._conflict_or_absent(event_id)
         return seq if result.deleted_count else None
 
     async def changes_since(self, after: int, limit: int) -> ChangeBatch:
@@ -239,7 +281,9 @@ class MongoEventStore:
         ]
         async with self._guard("bulk insert"):
             try:
-                await self._intent(None)
+                seq = await self._intent(None)
+                for doc in docs:
+                    doc["version"] = seq
                 await self._events.insert_many(docs, ordered=False)
             except BulkWriteError as exc:
                 # Duplicate ids (code 11000) are the point: existing events stay as they are.

@@ -18,7 +18,7 @@ from eventapi.changes import Change, ChangeBatch
 from eventapi.errors import StoreUnavailable
 from eventapi.events import dates
 from eventapi.events.schemas import EVENT_FIELDS, EventCreate, EventPage, EventQuery, EventRead
-from eventapi.events.store import Backend, Saved
+from eventapi.events.store import Backend, Saved, VersionConflict, Versioned
 from eventapi.storage.guarded import guarded
 from eventapi.storage.sqlite_pool import Connections
 
@@ -34,7 +34,8 @@ CREATE TABLE IF NOT EXISTS events (
     location     TEXT,
     category     TEXT,
     category_key TEXT,              -- casefolded category, for case-insensitive equality
-    organizer    TEXT
+    organizer    TEXT,
+    version      INTEGER NOT NULL DEFAULT 0  -- seq of the last write's change record
 );
 CREATE INDEX IF NOT EXISTS events_by_date ON events (date_utc, id);
 CREATE INDEX IF NOT EXISTS events_by_title ON events (title, id);
@@ -50,6 +51,10 @@ CREATE TABLE IF NOT EXISTS changes (
 # The log keeps at least this many records; a relay further behind retires everything.
 KEEP_CHANGES = 10_000
 _PRUNE_EVERY = 1_000
+# The version column came after the first databases were made: they get it at open.
+_ADD_VERSION = "ALTER TABLE events ADD COLUMN version INTEGER NOT NULL DEFAULT 0"
+# The version of rows insert_missing has just inserted, until its change record has a seq.
+_UNLOGGED = -1
 
 _COLUMNS = "id, title, description, date_utc, date_naive, location, category, organizer"
 _ORDER = {
@@ -108,6 +113,35 @@ def prepare(path: str) -> None:
         raise StoreUnavailable(f"cannot open the SQLite database {path!r}: {reason}") from None
 
 
+def _has_version(conn: sqlite3.Connection) -> bool:
+    return any(row["name"] == "version" for row in conn.execute("PRAGMA table_info(events)"))
+
+
+def _add_version(conn: sqlite3.Connection) -> None:
+    """Add the version column to a database made before it existed (rows get version 0).
+    Runs in a write transaction and looks again there, so of two processes opening one old
+    database at once, the second waits for the first and then finds the column."""
+    if not _has_version(conn):
+        conn.execute(_ADD_VERSION)
+
+
+def _versioned(row: sqlite3.Row) -> Versioned:
+    return Versioned(_row_to_event(row), int(row["version"]))
+
+
+def _current(conn: sqlite3.Connection, event_id: str) -> sqlite3.Row | None:
+    sql = f"SELECT {_COLUMNS}, version FROM events WHERE id = ?"
+    row: sqlite3.Row | None = conn.execute(sql, (event_id,)).fetchone()
+    return row
+
+
+def _check(row: sqlite3.Row | None, expected_version: int | None) -> None:
+    """In the write transaction, before the write: VersionConflict if the event is not at
+    the expected version (None: any version will do)."""
+    if row is not None and expected_version is not None and row["version"] != expected_version:
+        raise VersionConflict(_versioned(row))
+
+
 def _setup(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.create_function("icontains", 2, _icontains, deterministic=True)
@@ -153,6 +187,9 @@ class SqliteEventStore:
         connections = Connections(path, _setup)
         try:
             await connections.open(_SCHEMA)
+            # A read first: opening a database that has the column takes no write lock.
+            if not await connections.read(_has_version, time.monotonic() + timeout):
+                await connections.write(_add_version, time.monotonic() + timeout)
         except sqlite3.Error as exc:
             await connections.close()
             raise StoreUnavailable(f"cannot open the SQLite database {path!r}: {exc}") from None
@@ -175,6 +212,10 @@ class SqliteEventStore:
         row = await self._read("get", get)
         return _row_to_event(row) if row else None
 
+    async def get_versioned(self, event_id: str) -> Versioned | None:
+        row = await self._read("get", lambda conn: _current(conn, event_id))
+        return _versioned(row) if row else None
+
     async def list(self, query: EventQuery) -> EventPage:
         clause, params = _where(query)
         page_sql = (
@@ -195,31 +236,51 @@ class SqliteEventStore:
     async def create(self, event: EventCreate) -> Saved:
         created = EventRead(id=str(ObjectId()), **event.model_dump())
         row = {"id": created.id, **_columns(event.model_dump())}
-        sql = f"INSERT INTO events ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
+        sql = (
+            f"INSERT INTO events ({', '.join(row)}, version) "
+            f"VALUES ({', '.join('?' * len(row))}, ?)"
+        )
 
         def insert(conn: sqlite3.Connection) -> int:
-            conn.execute(sql, list(row.values()))
-            return _log(conn, created.id)
+            seq = _log(conn, created.id)
+            conn.execute(sql, [*row.values(), seq])
+            return seq
 
         return Saved(created, await self._write("insert", insert))
 
-    async def update(self, event_id: str, changes: Mapping[str, Any]) -> Saved | None:
+    async def update(
+        self, event_id: str, changes: Mapping[str, Any], *, expected_version: int | None = None
+    ) -> Saved | None:
         columns = _columns(changes)
         if not columns:
-            current = await self.get(event_id)
-            return Saved(current, 0) if current else None
+            # Nothing to write; still the same check (a read: nothing to make atomic).
+            current = await self.get_versioned(event_id)
+            if current is None:
+                return None
+            if expected_version is not None and current.version != expected_version:
+                raise VersionConflict(current)
+            return Saved(current.event, 0)
         assignments = ", ".join(f"{name} = ?" for name in columns)
-        sql = f"UPDATE events SET {assignments} WHERE id = ? RETURNING {_COLUMNS}"
+        sql = f"UPDATE events SET {assignments}, version = ? WHERE id = ? RETURNING {_COLUMNS}"
 
         def update(conn: sqlite3.Connection) -> tuple[sqlite3.Row, int] | None:
-            row: sqlite3.Row | None = conn.execute(sql, [*columns.values(), event_id]).fetchone()
-            return (row, _log(conn, event_id)) if row else None
+            # BEGIN IMMEDIATE holds the write lock from here to COMMIT: no other connection,
+            # in this process or another, can write between the check and the update.
+            current = _current(conn, event_id)
+            if current is None:
+                return None
+            _check(current, expected_version)
+            seq = _log(conn, event_id)
+            row: sqlite3.Row = conn.execute(sql, [*columns.values(), seq, event_id]).fetchone()
+            return row, seq
 
         done = await self._write("update", update)
         return Saved(_row_to_event(done[0]), done[1]) if done else None
 
-    async def delete(self, event_id: str) -> int | None:
+    async def delete(self, event_id: str, *, expected_version: int | None = None) -> int | None:
         def delete(conn: sqlite3.Connection) -> int | None:
+            if expected_version is not None:
+                _check(_current(conn, event_id), expected_version)
             gone = conn.execute("DELETE FROM events WHERE id = ?", (event_id,)).rowcount
             return _log(conn, event_id) if gone else None
 
@@ -231,8 +292,8 @@ class SqliteEventStore:
             return 0
         names = list(rows[0])
         sql = (
-            f"INSERT OR IGNORE INTO events ({', '.join(names)}) "
-            f"VALUES ({', '.join('?' * len(names))})"
+            f"INSERT OR IGNORE INTO events ({', '.join(names)}, version) "
+            f"VALUES ({', '.join('?' * len(names))}, {_UNLOGGED})"
         )
 
         def insert(conn: sqlite3.Connection) -> int:
@@ -240,7 +301,9 @@ class SqliteEventStore:
             conn.executemany(sql, [[r[n] for n in names] for r in rows])
             added = conn.total_changes - before
             if added:
-                _log(conn, None)
+                # The new rows' version: the seq of the one record logged for all of them.
+                seq = _log(conn, None)
+                conn.execute("UPDATE events SET version = ? WHERE version = ?", (seq, _UNLOGGED))
             return added
 
         return await self._write("insert", insert)
