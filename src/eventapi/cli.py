@@ -47,6 +47,12 @@ def serve(argv: list[str] | None = None) -> None:
     refusal = settings.refusal()
     if refusal is not None:  # the app would refuse too (install_access), less readably
         sys.exit(f"eventapi: {refusal}")
+    from eventapi.ratelimit.rates import policies_for
+
+    try:
+        policies_for(settings)  # a bad limit: one line here, not a traceback from uvicorn
+    except ValueError as exc:
+        sys.exit(f"eventapi: {exc}")
     _check_store(settings)
     if args.workers > 1:
         _share_cache_between_workers()

@@ -131,8 +131,8 @@ class Settings(BaseSettings):
     api_keys: ApiKeys = Field(default_factory=ApiKeys, description="comma-separated API keys")
     # False: reads need a key too (except /health and the documentation).
     public_reads: bool = True
-    # production: refuses to start without API keys. It is also where production defaults
-    # belong (the rate limits planned in the same issue, not built yet).
+    # production: refuses to start without API keys, and limits writes to 10/second per
+    # client unless write_rate_limit says otherwise (ratelimit/rates.py).
     env: Literal["development", "production"] = "development"
     # Comma-separated browser origins allowed cross-origin access (scheme://host[:port]),
     # or "*" alone for any origin. Empty: none. No cookies are involved (keys travel in
