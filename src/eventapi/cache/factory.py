@@ -11,7 +11,7 @@ from pathlib import Path
 
 from eventapi.cache.base import Cache
 from eventapi.cache.breaker import CircuitBreaker
-from eventapi.cache.guard import GuardedCache
+from eventapi.cache.guard import INVALIDATION_BUDGET, GuardedCache
 from eventapi.metrics import Metrics
 from eventapi.settings import Settings, sqlite_path
 
@@ -69,7 +69,11 @@ async def open_cache(settings: Settings, metrics: Metrics) -> AsyncIterator[Guar
     else:
         from eventapi.cache.redis import RedisCache, connect
 
-        inner = RedisCache(connect(url, settings.cache_timeout), namespace(settings))
+        # The socket may wait as long as the longest budget (a write's invalidation); each
+        # call's own budget is the guard's.
+        longest = max(settings.cache_timeout, INVALIDATION_BUDGET)
+        client = connect(url, settings.cache_timeout, socket_timeout=longest)
+        inner = RedisCache(client, namespace(settings))
     breaker = CircuitBreaker(reset_timeout=settings.cache_breaker_reset)
     cache = GuardedCache(
         inner,

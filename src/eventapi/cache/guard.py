@@ -37,6 +37,13 @@ log = logging.getLogger("eventapi.cache")
 
 T = TypeVar("T")
 
+# A write's invalidation may take longer than a read's lookup: a read that gives up just
+# reads the store, but a write that gives up is acknowledged while other processes may
+# still serve the old value (until the relay delivers it). So it waits for a slow Redis
+# (an overloaded host, a busy event loop) up to this long, still well inside any client's
+# patience.
+INVALIDATION_BUDGET = 0.2
+
 
 class GuardedCache:
     def __init__(
@@ -63,11 +70,13 @@ class GuardedCache:
     def connected(self) -> bool:
         return self.breaker.state is BreakerState.CLOSED
 
-    async def _call(self, op: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def _call(
+        self, op: str, call: Callable[[], Awaitable[T]], budget: float | None = None
+    ) -> T:
         if not self.breaker.allows_calls():
             raise CacheUnavailable(f"{op}: breaker open")
         try:
-            async with asyncio.timeout(self.budget):
+            async with asyncio.timeout(budget or self.budget):
                 result = await call()
         except self._failed as exc:  # the cache failed: degrade (a bug is not caught here)
             self._on_error(op)
@@ -91,7 +100,11 @@ class GuardedCache:
 
     async def invalidate(self, item_names: Sequence[str], seqs: Sequence[int] = ()) -> None:
         try:
-            await self._call("invalidate", lambda: self.inner.invalidate(item_names, seqs))
+            await self._call(
+                "invalidate",
+                lambda: self.inner.invalidate(item_names, seqs),
+                max(self.budget, INVALIDATION_BUDGET),
+            )
         except CacheUnavailable:
             self._trip()
 

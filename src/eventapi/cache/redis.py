@@ -130,7 +130,9 @@ return 1
 _STATES = {1: LookupState.HIT, 2: LookupState.LEASED, 3: LookupState.BUSY}
 
 
-def connect(url: str, timeout: float, max_connections: int = 128) -> aioredis.Redis:
+def connect(
+    url: str, timeout: float, max_connections: int = 128, socket_timeout: float | None = None
+) -> aioredis.Redis:
     """A client that never waits beyond ``timeout``: the caller owns the budget.
 
     The pool blocks (up to ``timeout``) for a free connection instead of failing at once,
@@ -142,7 +144,7 @@ def connect(url: str, timeout: float, max_connections: int = 128) -> aioredis.Re
         url,
         max_connections=max_connections,
         timeout=timeout,
-        socket_timeout=timeout,
+        socket_timeout=socket_timeout or timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         health_check_interval=0,
