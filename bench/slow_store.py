@@ -2,8 +2,9 @@
 
 It models a database across a network, such as the remote MongoDB behind the original
 README's "50-100 ms uncached" figures, on a machine whose local SQLite answers in
-microseconds. apps.py's slow_app puts it in front of the real store; the five calls a
-request makes (get, list, create, update, delete) wait, the rest pass straight through.
+microseconds. apps.py's slow_app puts it in front of the real store; the calls a request
+makes (get, list, create, create_once, update, delete) wait, the rest pass straight
+through.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from eventapi.changes import ChangeBatch
 from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead
-from eventapi.events.store import Backend, EventStore, Saved, Versioned
+from eventapi.events.store import Backend, Claim, EventStore, Saved, Versioned
 
 
 class DelayedStore:
@@ -38,6 +39,10 @@ class DelayedStore:
     async def create(self, event: EventCreate) -> Saved:
         await asyncio.sleep(self.delay)
         return await self.inner.create(event)
+
+    async def create_once(self, event: EventCreate, claim: Claim) -> Saved:
+        await asyncio.sleep(self.delay)
+        return await self.inner.create_once(event, claim)
 
     async def update(
         self, event_id: str, changes: Mapping[str, Any], *, expected_version: int | None = None

@@ -12,6 +12,9 @@ http/problems.py maps each one to an RFC 9457 problem+json response.
                                 current ETag, if there is an event
       PreconditionRequired 428  EVENTAPI_REQUIRE_IF_MATCH is on and a PUT, PATCH or DELETE
                                 came without If-Match
+      InvalidIdempotencyKey  400  Idempotency-Key is not 1-255 printable ASCII characters
+      IdempotencyKeyInFlight 409  a POST with this Idempotency-Key is still being processed
+      IdempotencyKeyReused   422  this Idempotency-Key came before with another request body
 """
 
 from __future__ import annotations
@@ -78,6 +81,41 @@ class PreconditionRequired(EventApiError):
         detail: str = (
             "This server requires If-Match on PUT, PATCH and DELETE: send the ETag of a GET "
             "(or *) so that a write cannot overwrite a change you have not seen"
+        ),
+    ) -> None:
+        super().__init__(detail)
+
+
+class InvalidIdempotencyKey(EventApiError):
+    status, slug, title = 400, "invalid-idempotency-key", "Invalid Idempotency-Key"
+
+    def __init__(
+        self, detail: str = "Idempotency-Key must be 1 to 255 printable ASCII characters"
+    ) -> None:
+        super().__init__(detail)
+
+
+class IdempotencyKeyInFlight(EventApiError):
+    status, slug, title = 409, "idempotency-key-in-flight", "Request in progress"
+
+    def __init__(
+        self,
+        detail: str = (
+            "A request with this Idempotency-Key is still being processed; retry it shortly "
+            "to get its response"
+        ),
+    ) -> None:
+        super().__init__(detail)
+
+
+class IdempotencyKeyReused(EventApiError):
+    status, slug, title = 422, "idempotency-key-reused", "Idempotency-Key reused"
+
+    def __init__(
+        self,
+        detail: str = (
+            "This Idempotency-Key was used with another request body; use a new key for a "
+            "new request"
         ),
     ) -> None:
         super().__init__(detail)

@@ -14,7 +14,7 @@ from typing import Any
 from eventapi.changes import ChangeBatch
 from eventapi.errors import StoreUnavailable
 from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead
-from eventapi.events.store import Backend, EventStore, Saved, Versioned
+from eventapi.events.store import Backend, Claim, EventStore, Saved, Versioned
 
 
 class FlakyStore:
@@ -49,6 +49,10 @@ class FlakyStore:
     async def create(self, event: EventCreate) -> Saved:
         self._enter("create")
         return await self.inner.create(event)
+
+    async def create_once(self, event: EventCreate, claim: Claim) -> Saved:
+        self._enter("create_once")
+        return await self.inner.create_once(event, claim)
 
     async def update(
         self, event_id: str, changes: Mapping[str, Any], *, expected_version: int | None = None

@@ -9,6 +9,9 @@ sleeps: the test decides when the paused reader may go on.
 ``store.arm("get_versioned")`` pauses the read a conditional write (If-Match) makes before
 it writes, the same way: ``gate.value`` is the Versioned it read.
 
+``store.arm("create_once")`` pauses an idempotent create (Idempotency-Key) after the
+inner store has done it: ``gate.value`` is the Saved it returned.
+
 ``store.calls["get"]`` counts calls per method name (every method, reads and writes).
 """
 
@@ -21,10 +24,10 @@ from typing import Any, Literal
 
 from eventapi.changes import ChangeBatch
 from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead
-from eventapi.events.store import Backend, EventStore, Saved, Versioned
+from eventapi.events.store import Backend, Claim, EventStore, Saved, Versioned
 
-Gateable = Literal["get", "list", "get_versioned"]
-Held = EventRead | EventPage | Versioned | None
+Gateable = Literal["get", "list", "get_versioned", "create_once"]
+Held = EventRead | EventPage | Versioned | Saved | None
 
 
 class Gate:
@@ -95,6 +98,12 @@ class GatedStore:
     async def create(self, event: EventCreate) -> Saved:
         self.calls["create"] += 1
         return await self.inner.create(event)
+
+    async def create_once(self, event: EventCreate, claim: Claim) -> Saved:
+        self.calls["create_once"] += 1
+        saved = await self.inner.create_once(event, claim)
+        await self._hold("create_once", saved)
+        return saved
 
     async def update(
         self, event_id: str, changes: Mapping[str, Any], *, expected_version: int | None = None

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from eventapi.deps import ServiceDep
-from eventapi.errors import PreconditionFailed, PreconditionRequired
+from eventapi.errors import (
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+    PreconditionFailed,
+    PreconditionRequired,
+)
 from eventapi.events.entry import IfMatch
 from eventapi.events.links import EVENTS_PATH
 from eventapi.events.responses import (
@@ -20,8 +28,9 @@ from eventapi.events.responses import (
     written_response,
 )
 from eventapi.events.schemas import DeleteResult, EventCreate, EventQuery, EventRead, EventUpdate
+from eventapi.events.service import IdempotencyKey
 from eventapi.http.json_body import JsonBodyRoute
-from eventapi.http.problems import Problem
+from eventapi.http.problems import Problem, problem_response
 from eventapi.settings import Settings
 
 EventId = Annotated[
@@ -94,6 +103,77 @@ async def if_match_header(
 
 IfMatchDep = Annotated[IfMatch | None, Depends(if_match_header)]
 
+# 1 to 255 printable ASCII characters (space included).
+_IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+# The scope of the keys sent when the API has no API keys: one for everybody.
+OPEN_SCOPE = "open"
+
+
+def key_scope(request: Request) -> str:
+    """Whose Idempotency-Key it is: the hex SHA-256 of the API key the request presented
+    that is one of the configured keys (ApiKeyMiddleware has already checked that one is),
+    or OPEN_SCOPE when no keys are configured."""
+    settings: Settings = request.app.state.settings
+    digests = settings.api_keys.digests
+    if not digests:
+        return OPEN_SCOPE
+    for name, value in request.scope["headers"]:
+        if name == b"authorization" and value[:7].lower() == b"bearer ":
+            presented = value[7:].strip()
+        elif name == b"x-api-key":
+            presented = value.strip()
+        else:
+            continue
+        digest = hashlib.sha256(presented).digest()
+        if any(hmac.compare_digest(digest, known) for known in digests):
+            return digest.hex()
+    return OPEN_SCOPE  # not reached behind ApiKeyMiddleware: POST needs a valid key
+
+
+async def idempotency_key_header(
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description=(
+                "Create at most once: a retry with the same key and the same body (within "
+                "24 hours, per API key) creates nothing and gets the original 201 again, "
+                "with Idempotent-Replayed: true. The same key with another body: 422; "
+                "while the first request is still being processed: 409. 1 to 255 "
+                "printable ASCII characters, e.g. a UUID."
+            ),
+            examples=["5f2b7c1e-8a4d-4c3b-9e6f-1a2b3c4d5e6f"],
+        ),
+    ] = None,
+) -> IdempotencyKey | None:
+    if idempotency_key is None:
+        return None
+    if _IDEMPOTENCY_KEY.fullmatch(idempotency_key) is None:
+        raise InvalidIdempotencyKey()
+    return IdempotencyKey(key_scope(request), idempotency_key)
+
+
+IdempotencyKeyDep = Annotated[IdempotencyKey | None, Depends(idempotency_key_header)]
+
+_REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "true: the original response to an earlier request with this "
+        "Idempotency-Key (nothing was created)",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+IDEMPOTENT: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "Malformed request body, or invalid Idempotency-Key"},
+    409: {
+        "model": Problem,
+        "description": "A request with this Idempotency-Key is still being processed",
+    },
+    422: {
+        "model": Problem,
+        "description": "Invalid event, or this Idempotency-Key was used with another body",
+    },
+}
+
 
 def _response(parts: Parts) -> Response:
     status, headers, body = parts
@@ -143,11 +223,31 @@ async def get_event(
     response_model=EventRead,
     status_code=201,
     summary="Create an event",
-    responses={**_problems(*BODY_PROBLEMS), 201: {"headers": _ETAG}},
+    responses={
+        **_problems(*BODY_PROBLEMS),
+        **IDEMPOTENT,
+        201: {"headers": {**_ETAG, "Location": {"schema": {"type": "string"}}, **_REPLAYED}},
+    },
 )
-async def create_event(data: EventCreate, service: ServiceDep, request: Request) -> Response:
-    written = await service.create(data)
+async def create_event(
+    data: EventCreate, service: ServiceDep, request: Request, key: IdempotencyKeyDep
+) -> Response:
+    try:
+        written = await service.create(data, key)
+    except IdempotencyKeyReused as exc:
+        # Shaped like every other 422 of the API: with the offending input in ``errors``.
+        error = {"loc": ["header", "Idempotency-Key"], "msg": exc.detail, "type": exc.slug}
+        return problem_response(
+            exc.status,
+            exc.detail,
+            slug=exc.slug,
+            title=exc.title,
+            instance=request.url.path,
+            errors=[error],
+        )
     location = f"{request.url.path}/{written.event_id}"
+    if written.replayed:
+        return written_response(written, 201, Location=location, **{"Idempotent-Replayed": "true"})
     return written_response(written, 201, Location=location)
 
 

@@ -12,22 +12,29 @@ version: the store's check and write are one atomic step. Whatever changed the e
 between, in this process or another, the write then fails with 412 carrying the ETag of
 the event as it is now. ``If-Match: *`` needs no read: the store writes only if the event
 exists.
+
+Idempotent creates (``Idempotency-Key``): ``create(data, key=IdempotencyKey(...))`` asks the
+store to create at most once per key (EventStore.create_once), which keeps the record in
+the database, so a retry after a time-out or a restart, on any process, gets the original
+answer (``Written.replayed``). A second request with a key that is in flight in this
+process gets IdempotencyKeyInFlight at once, on every backend, without asking the store.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 
 from pydantic import TypeAdapter
 
 from eventapi.cache.base import item_key, list_key
 from eventapi.cache.readthrough import Outcome, ReadThrough
-from eventapi.errors import EventNotFound, PreconditionFailed
+from eventapi.errors import EventNotFound, IdempotencyKeyInFlight, PreconditionFailed
 from eventapi.events.entry import Entry, IfMatch, strong_etag
 from eventapi.events.links import page_links
 from eventapi.events.schemas import EventCreate, EventQuery, EventRead, EventUpdate
-from eventapi.events.store import EventStore, VersionConflict
+from eventapi.events.store import Claim, EventStore, VersionConflict
 from eventapi.metrics import Metrics
 
 _EVENT_LIST = TypeAdapter(list[EventRead])
@@ -51,6 +58,21 @@ class Written:
     event_id: str
     body: bytes
     etag: str  # of ``body``: what a GET of the event returns until its next write
+    replayed: bool = False  # the answer to an earlier request with the same Idempotency-Key
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKey:
+    """A create's Idempotency-Key (already validated), and whose it is: ``scope``."""
+
+    scope: str
+    key: str
+
+
+def fingerprint(data: EventCreate) -> str:
+    """The request a key was used for: SHA-256 of its validated body (every field, fixed
+    order), so bodies that differ only in key order or spacing count as the same request."""
+    return hashlib.sha256(data.model_dump_json().encode()).hexdigest()
 
 
 def render(event: EventRead) -> bytes:
@@ -80,6 +102,7 @@ class EventService:
         self._reads = reads
         self._metrics = metrics
         self._ttls = ttls
+        self._in_flight: set[tuple[str, str]] = set()
 
     async def get(self, event_id: str) -> Served:
         """The event's entry; a 404 entry (cached "not found" too) when there is none."""
@@ -107,9 +130,25 @@ class EventService:
         self._metrics.cache_requests.labels("list", read.outcome.lower()).inc()
         return Served(Entry.decode(read.value), read.outcome)
 
-    async def create(self, data: EventCreate) -> Written:
-        self._metrics.store_operations.labels("create").inc()
-        saved = await self._store.create(data)
+    async def create(self, data: EventCreate, key: IdempotencyKey | None = None) -> Written:
+        if key is None:
+            self._metrics.store_operations.labels("create").inc()
+            saved = await self._store.create(data)
+            await self._invalidate(saved.event.id, saved.seq)
+            return written(saved.event)
+        held = (key.scope, key.key)
+        if held in self._in_flight:
+            raise IdempotencyKeyInFlight()
+        self._in_flight.add(held)
+        try:
+            self._metrics.store_operations.labels("create").inc()
+            claim = Claim(key.scope, key.key, fingerprint(data), time.time())
+            saved = await self._store.create_once(data, claim)
+        finally:
+            self._in_flight.discard(held)
+        if saved.replayed:
+            body = render(saved.event)
+            return Written(saved.event.id, body, strong_etag(body), replayed=True)
         await self._invalidate(saved.event.id, saved.seq)
         return written(saved.event)
 

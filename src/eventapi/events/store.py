@@ -18,7 +18,8 @@ class Saved:
     """A committed write: the event as stored, and the seq of its change-log record."""
 
     event: EventRead
-    seq: int  # 0 when nothing was written (an update with no changes)
+    seq: int  # 0 when nothing was written (an update with no changes, a replay)
+    replayed: bool = False  # create_once: the event an earlier call with the key created
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,23 @@ class VersionConflict(Exception):
         self.current = current
 
 
+# How long an Idempotency-Key is remembered (at least: expired records go lazily).
+IDEMPOTENCY_TTL = 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """An ``Idempotency-Key`` on a create: ``key`` as the client sent it, within ``scope``
+    (whose key it is: the SHA-256 of the API key, or one fixed scope when the API is open),
+    for the request with this ``fingerprint`` (SHA-256 of its canonical body), made at
+    ``at`` (time.time(); records older than IDEMPOTENCY_TTL are forgotten)."""
+
+    scope: str
+    key: str
+    fingerprint: str
+    at: float
+
+
 class EventStore(Protocol):
     """Persistence for events. Ids are 24-hex ObjectId strings on every backend.
 
@@ -63,6 +81,18 @@ class EventStore(Protocol):
     async def list(self, query: EventQuery) -> EventPage: ...
 
     async def create(self, event: EventCreate) -> Saved: ...
+
+    async def create_once(self, event: EventCreate, claim: Claim) -> Saved:
+        """``create``, at most once per (scope, key) within IDEMPOTENCY_TTL.
+
+        The first call creates the event and remembers, with the claim, the event as
+        created. A later call with the same fingerprint creates nothing and returns that
+        event as it was created (``Saved.replayed``; ``seq`` 0), even if it has changed or
+        gone since. Another fingerprint: IdempotencyKeyReused. The first call still
+        running (or died mid-way, until the store timeout has surely passed):
+        IdempotencyKeyInFlight. The record survives a restart: it is kept in the database.
+        """
+        ...
 
     async def update(
         self, event_id: str, changes: Mapping[str, Any], *, expected_version: int | None = None

@@ -59,7 +59,17 @@ CORS_HEADERS = (
     "If-None-Match",
     "Idempotency-Key",
 )
-CORS_EXPOSED = ("ETag", "X-Cache", "X-Total-Count", "Link", "Location")
+CORS_EXPOSED = (
+    "ETag",
+    "X-Cache",
+    "X-Total-Count",
+    "Link",
+    "Location",
+    "Idempotent-Replayed",
+    "Retry-After",
+    "RateLimit",
+    "RateLimit-Policy",
+)
 OPEN_WARNING = "no EVENTAPI_API_KEYS set: anyone can create, change and delete events"
 
 

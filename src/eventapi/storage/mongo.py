@@ -11,6 +11,15 @@ each write records an *intent* first and then makes the change: a writer killed 
 the two leaves an intent for a change that never happened, which costs one needless
 invalidation, never a lost one. Seqs are allocated by inserting ``_id = last + 1`` and
 retrying on a duplicate, so a record exists only once every lower seq does.
+
+Idempotency-Key records are the ``idempotency`` collection, ``_id`` = scope/key (unique by
+construction, no index needed). Without a transaction, a create with a key goes in three
+steps: insert the record "in flight" with the id the event will have (a duplicate _id: the
+key is taken), insert the event under that id, mark the record done with the event as
+created. A retry finding the record in flight gets IdempotencyKeyInFlight, until the store
+timeout and SETTLE_MARGIN have passed since it was written: the first attempt has then
+surely ended, and the retry takes the record over and finishes it with the same event id,
+so an event the first attempt did insert is not created twice.
 """
 
 from __future__ import annotations
@@ -26,9 +35,17 @@ from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from eventapi.changes import Change, ChangeBatch
+from eventapi.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
 from eventapi.events import dates
 from eventapi.events.schemas import EVENT_FIELDS, EventCreate, EventPage, EventQuery, EventRead
-from eventapi.events.store import Backend, Saved, VersionConflict, Versioned
+from eventapi.events.store import (
+    IDEMPOTENCY_TTL,
+    Backend,
+    Claim,
+    Saved,
+    VersionConflict,
+    Versioned,
+)
 from eventapi.storage.guarded import guarded
 
 log = logging.getLogger("eventapi.storage")
@@ -135,6 +152,7 @@ class MongoEventStore:
     def __init__(self, collection: Any, timeout: float, client: Any = None) -> None:
         self._events = collection
         self._changes = collection.database["changes"]
+        self._keys = collection.database["idempotency"]
         self._timeout = timeout
         self._client = client
         self._indexed = False
@@ -167,6 +185,7 @@ class MongoEventStore:
             for keys in _INDEXES:
                 await self._events.create_index(keys)
             await self._changes.create_index([("at", ASCENDING)])
+            await self._keys.create_index([("created_at", ASCENDING)])
         self._indexed = True
 
     async def get(self, event_id: str) -> EventRead | None:
@@ -221,6 +240,71 @@ class MongoEventStore:
             seq = await self._intent(str(doc["_id"]))
             await self._events.insert_one({**doc, "version": seq})
         return Saved(EventRead(id=str(doc["_id"]), **event.model_dump()), seq)
+
+    async def create_once(self, event: EventCreate, claim: Claim) -> Saved:
+        record_id = f"{claim.scope}/{claim.key}"
+        fields = _fields_to_doc(event.model_dump())
+        async with self._guard("insert"):
+            event_id = await self._claim(record_id, claim)
+            if isinstance(event_id, EventRead):
+                return Saved(event_id, 0, replayed=True)
+            seq = await self._intent(str(event_id))
+            try:
+                await self._events.insert_one({"_id": event_id, **fields, "version": seq})
+            except DuplicateKeyError:
+                # A taken-over attempt inserted it before it died (from the same body):
+                # that one is the event.
+                await self._events.update_one(
+                    {"_id": event_id}, {"$set": {**fields, "version": seq}}
+                )
+            created = EventRead(id=str(event_id), **event.model_dump())
+            await self._keys.update_one(
+                {"_id": record_id},
+                {"$set": {"state": "done", "response": created.model_dump_json()}},
+            )
+            if seq % _PRUNE_EVERY == 0:
+                await self._keys.delete_many({"created_at": {"$lt": claim.at - IDEMPOTENCY_TTL}})
+        return Saved(created, seq)
+
+    async def _claim(self, record_id: str, claim: Claim) -> ObjectId | EventRead:
+        """Take the key: the id the new event gets, or the event as an earlier request with
+        the key created it. Raises IdempotencyKeyReused or IdempotencyKeyInFlight."""
+        settled_before = claim.at - self._timeout - SETTLE_MARGIN
+        # An expired record is forgotten (the periodic prune may not have come yet).
+        await self._keys.delete_one(
+            {"_id": record_id, "created_at": {"$lt": claim.at - IDEMPOTENCY_TTL}}
+        )
+        while True:
+            event_id = ObjectId()
+            record = {
+                "_id": record_id,
+                "fingerprint": claim.fingerprint,
+                "state": "in-flight",
+                "event_id": event_id,
+                "created_at": claim.at,
+            }
+            try:
+                await self._keys.insert_one(record)
+                return event_id
+            except DuplicateKeyError:
+                found = await self._keys.find_one({"_id": record_id})
+            if found is None:
+                continue  # expired and deleted in between: try again
+            if found["fingerprint"] != claim.fingerprint:
+                raise IdempotencyKeyReused()
+            if found["state"] == "done":
+                return EventRead.model_validate_json(found["response"])
+            if found["created_at"] >= settled_before:
+                raise IdempotencyKeyInFlight()
+            # The attempt that wrote it has surely ended: take the record over (once).
+            taken = await self._keys.find_one_and_update(
+                {"_id": record_id, "state": "in-flight", "created_at": found["created_at"]},
+                {"$set": {"created_at": claim.at}},
+            )
+            if taken is not None:
+                owned: ObjectId = taken["event_id"]
+                return owned
+            # Another retry took it over (or it got done) first: look again.
 
     async def update(
         self, event_id: str, changes: Mapping[str, Any], *, expected_version: int | None = None

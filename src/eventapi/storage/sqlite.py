@@ -15,10 +15,17 @@ from typing import Any, TypeVar
 from bson import ObjectId
 
 from eventapi.changes import Change, ChangeBatch
-from eventapi.errors import StoreUnavailable
+from eventapi.errors import IdempotencyKeyReused, StoreUnavailable
 from eventapi.events import dates
 from eventapi.events.schemas import EVENT_FIELDS, EventCreate, EventPage, EventQuery, EventRead
-from eventapi.events.store import Backend, Saved, VersionConflict, Versioned
+from eventapi.events.store import (
+    IDEMPOTENCY_TTL,
+    Backend,
+    Claim,
+    Saved,
+    VersionConflict,
+    Versioned,
+)
 from eventapi.storage.guarded import guarded
 from eventapi.storage.sqlite_pool import Connections
 
@@ -46,6 +53,18 @@ CREATE TABLE IF NOT EXISTS changes (
     seq      INTEGER PRIMARY KEY AUTOINCREMENT,
     event_id TEXT
 );
+-- Idempotency-Key records: written in the transaction that creates the event, so there is
+-- never one without the other (no "in flight" state is ever committed).
+CREATE TABLE IF NOT EXISTS idempotency (
+    scope       TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    event_id    TEXT NOT NULL,
+    response    TEXT NOT NULL,  -- the event as created (EventRead JSON): the replayed body
+    created_at  REAL NOT NULL,  -- time.time()
+    PRIMARY KEY (scope, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency (created_at);
 """
 
 # The log keeps at least this many records; a relay further behind retires everything.
@@ -174,6 +193,21 @@ def _where(query: EventQuery) -> tuple[str, list[Any]]:
     return (f"WHERE {' AND '.join(where)}" if where else ""), params
 
 
+def _inserter(event: EventCreate) -> tuple[EventRead, Callable[[sqlite3.Connection], int]]:
+    """The event ``event`` becomes, and the write (in the caller's transaction) that stores
+    it with its change record; the write returns the record's seq."""
+    created = EventRead(id=str(ObjectId()), **event.model_dump())
+    row = {"id": created.id, **_columns(event.model_dump())}
+    sql = f"INSERT INTO events ({', '.join(row)}, version) VALUES ({', '.join('?' * len(row))}, ?)"
+
+    def insert(conn: sqlite3.Connection) -> int:
+        seq = _log(conn, created.id)
+        conn.execute(sql, [*row.values(), seq])
+        return seq
+
+    return created, insert
+
+
 class SqliteEventStore:
     backend: Backend = "sqlite"
 
@@ -234,19 +268,43 @@ class SqliteEventStore:
         return EventPage(items=[_row_to_event(r) for r in rows], total=total)
 
     async def create(self, event: EventCreate) -> Saved:
-        created = EventRead(id=str(ObjectId()), **event.model_dump())
-        row = {"id": created.id, **_columns(event.model_dump())}
-        sql = (
-            f"INSERT INTO events ({', '.join(row)}, version) "
-            f"VALUES ({', '.join('?' * len(row))}, ?)"
-        )
-
-        def insert(conn: sqlite3.Connection) -> int:
-            seq = _log(conn, created.id)
-            conn.execute(sql, [*row.values(), seq])
-            return seq
-
+        created, insert = _inserter(event)
         return Saved(created, await self._write("insert", insert))
+
+    async def create_once(self, event: EventCreate, claim: Claim) -> Saved:
+        created, insert = _inserter(event)
+        expired = claim.at - IDEMPOTENCY_TTL
+
+        def once(conn: sqlite3.Connection) -> Saved:
+            # One write transaction (BEGIN IMMEDIATE): the look-up, the event, its change
+            # record and the key's record commit together or not at all, so two processes
+            # cannot both create, and a crash leaves neither half.
+            conn.execute("DELETE FROM idempotency WHERE created_at < ?", (expired,))
+            found = conn.execute(
+                "SELECT fingerprint, response FROM idempotency WHERE scope = ? AND key = ?",
+                (claim.scope, claim.key),
+            ).fetchone()
+            if found is not None:
+                if found["fingerprint"] != claim.fingerprint:
+                    raise IdempotencyKeyReused()
+                return Saved(EventRead.model_validate_json(found["response"]), 0, replayed=True)
+            seq = insert(conn)
+            conn.execute(
+                "INSERT INTO idempotency "
+                "(scope, key, fingerprint, event_id, response, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    claim.scope,
+                    claim.key,
+                    claim.fingerprint,
+                    created.id,
+                    created.model_dump_json(),
+                    claim.at,
+                ),
+            )
+            return Saved(created, seq)
+
+        return await self._write("insert", once)
 
     async def update(
         self, event_id: str, changes: Mapping[str, Any], *, expected_version: int | None = None
