@@ -80,7 +80,7 @@ class AccessRefused(RuntimeError):
 class ApiKeyMiddleware:
     """401 for a request that needs a key and has none of the configured ones."""
 
-    def __init__(self, app: ASGIApp, keys: ApiKeys, public_reads: bool, public: set[str]):
+    def __init__(self, app: ASGIApp, keys: ApiKeys, public_reads: bool, public: frozenset[str]):
         self.app = app
         self.digests = keys.digests
         # Methods that pass without a look at anything else.
@@ -138,6 +138,12 @@ class ApiKeyMiddleware:
         await response(scope, receive, send)
 
 
+def public_paths(app: FastAPI) -> frozenset[str]:
+    """The paths that never need a key and are never rate-limited: health and the docs."""
+    docs = (app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url, app.openapi_url)
+    return frozenset(url for url in (*ALWAYS_PUBLIC, *docs) if url)
+
+
 def install_access(app: FastAPI, settings: Settings) -> None:
     """Add the access-control layers to ``app`` (outside the item fast path).
 
@@ -147,17 +153,7 @@ def install_access(app: FastAPI, settings: Settings) -> None:
         raise AccessRefused(refusal)
     keys = settings.api_keys
     if keys:
-        public = {
-            url
-            for url in (
-                *ALWAYS_PUBLIC,
-                app.docs_url,
-                app.swagger_ui_oauth2_redirect_url,
-                app.redoc_url,
-                app.openapi_url,
-            )
-            if url
-        }
+        public = public_paths(app)
         app.add_middleware(
             ApiKeyMiddleware, keys=keys, public_reads=settings.public_reads, public=public
         )
@@ -178,7 +174,7 @@ def install_access(app: FastAPI, settings: Settings) -> None:
         )
 
 
-def document_security(app: FastAPI, public_reads: bool, public: set[str]) -> None:
+def document_security(app: FastAPI, public_reads: bool, public: frozenset[str]) -> None:
     """In the OpenAPI document: the two ways to send a key (so Swagger UI has an Authorize
     button), which operations need one, and their 401. Wraps app.openapi like
     problems.document_problem_responses does (that one stays in the chain)."""

@@ -57,7 +57,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventapi.cache.breaker import CircuitBreaker
 from eventapi.cache.factory import DEFAULT_REDIS_URL, namespace
-from eventapi.http.access import ALWAYS_PUBLIC, BEARER, READS
+from eventapi.http.access import BEARER, READS, public_paths
 from eventapi.http.problems import PROBLEM_JSON, problem_response
 from eventapi.ratelimit.local import LocalBuckets
 from eventapi.ratelimit.rates import Policy, policies_for
@@ -209,17 +209,7 @@ def install_limits(app: FastAPI, settings: Settings) -> None:
             name = f"{prefix}{policy.name}:{policy.rate.count}/{policy.rate.period}:"
             limiter = SharedBuckets(policy.rate, name, redis)
         checks.append(Check(policy, limiter))
-    exempt = frozenset(
-        url
-        for url in (
-            *ALWAYS_PUBLIC,
-            app.docs_url,
-            app.swagger_ui_oauth2_redirect_url,
-            app.redoc_url,
-            app.openapi_url,
-        )
-        if url
-    )
+    exempt = public_paths(app)
     app.add_middleware(
         RateLimitMiddleware,
         reads=tuple(check for check in checks if not check.policy.writes_only),
