@@ -28,6 +28,10 @@ class EventApiError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+        # What the HTTP answer carries besides the standard members: response headers,
+        # and extra members of the problem document (plain data: no web types here).
+        self.headers: dict[str, str] = {}
+        self.members: dict[str, str] = {}
 
 
 class EventNotFound(EventApiError):
@@ -71,6 +75,9 @@ class PreconditionFailed(EventApiError):
         super().__init__(detail)
         self.event_id = event_id
         self.etag = etag  # the event's current strong ETag; None when there is no event
+        if etag is not None:  # so a client can re-read and retry knowingly
+            self.headers["ETag"] = etag
+            self.members["etag"] = etag
 
 
 class PreconditionRequired(EventApiError):

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from eventapi.errors import EventNotFound, PreconditionFailed
+from eventapi.errors import EventNotFound
 from eventapi.events.service import EventService, Served, Written
-from eventapi.http.problems import problem_parts, problem_response
+from eventapi.http.problems import problem_parts
 
 JSON = "application/json"
 # An event id as a client may send it: 24 hex digits, either case (stored lower-case).
@@ -54,22 +54,4 @@ def written_response(written: Written, status: int = 200, **headers: str) -> Res
     returns, from any process, until the next write)."""
     return Response(
         written.body, status, headers={"ETag": written.etag, **headers}, media_type=JSON
-    )
-
-
-def precondition_failed(exc: PreconditionFailed, path: str) -> Response:
-    """412 problem+json; with the event's current ETag (header and ``etag`` member) when
-    there is an event, so a client can re-read and retry knowingly."""
-    if exc.etag is None:
-        return problem_response(
-            exc.status, exc.detail, slug=exc.slug, title=exc.title, instance=path
-        )
-    return problem_response(
-        exc.status,
-        exc.detail,
-        slug=exc.slug,
-        title=exc.title,
-        instance=path,
-        headers={"ETag": exc.etag},
-        etag=exc.etag,
     )

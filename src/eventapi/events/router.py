@@ -13,7 +13,6 @@ from eventapi.deps import ServiceDep
 from eventapi.errors import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
-    PreconditionFailed,
     PreconditionRequired,
 )
 from eventapi.events.entry import IfMatch
@@ -23,7 +22,6 @@ from eventapi.events.responses import (
     JSON,
     Parts,
     item_parts,
-    precondition_failed,
     served_parts,
     written_response,
 )
@@ -266,13 +264,9 @@ async def replace_event(
     event_id: EventId,
     data: EventCreate,
     service: ServiceDep,
-    request: Request,
     if_match: IfMatchDep,
 ) -> Response:
-    try:
-        written = await service.replace(event_id.lower(), data, if_match)
-    except PreconditionFailed as exc:
-        return precondition_failed(exc, request.url.path)
+    written = await service.replace(event_id.lower(), data, if_match)
     return written_response(written)
 
 
@@ -292,13 +286,9 @@ async def patch_event(
     event_id: EventId,
     data: EventUpdate,
     service: ServiceDep,
-    request: Request,
     if_match: IfMatchDep,
 ) -> Response:
-    try:
-        written = await service.patch(event_id.lower(), data, if_match)
-    except PreconditionFailed as exc:
-        return precondition_failed(exc, request.url.path)
+    written = await service.patch(event_id.lower(), data, if_match)
     return written_response(written)
 
 
@@ -309,13 +299,8 @@ async def patch_event(
     description="With If-Match, only if the event is unchanged since that ETag was read.",
     responses={**_problems(404), **CONDITIONAL},
 )
-async def delete_event(
-    event_id: EventId, service: ServiceDep, request: Request, if_match: IfMatchDep
-) -> Response:
+async def delete_event(event_id: EventId, service: ServiceDep, if_match: IfMatchDep) -> Response:
     event_id = event_id.lower()
-    try:
-        await service.delete(event_id, if_match)
-    except PreconditionFailed as exc:
-        return precondition_failed(exc, request.url.path)
+    await service.delete(event_id, if_match)
     body = DeleteResult(message=f"Event {event_id} deleted successfully")
     return Response(body.model_dump_json(), media_type=JSON)

@@ -89,15 +89,23 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 def problem_parts(exc: EventApiError, path: str) -> tuple[int, dict[str, str], bytes]:
     """A domain error as (status, headers, body), for an ASGI sender."""
-    body = problem_body(exc.status, exc.detail, slug=exc.slug, title=exc.title, instance=path)
-    return exc.status, {"Content-Type": PROBLEM_JSON}, body
+    body = problem_body(
+        exc.status, exc.detail, slug=exc.slug, title=exc.title, instance=path, **exc.members
+    )
+    return exc.status, {**exc.headers, "Content-Type": PROBLEM_JSON}, body
 
 
 def problem_for(
     exc: EventApiError, path: str | None, headers: Mapping[str, str] | None = None
 ) -> Response:
     return problem_response(
-        exc.status, exc.detail, slug=exc.slug, title=exc.title, instance=path, headers=headers
+        exc.status,
+        exc.detail,
+        slug=exc.slug,
+        title=exc.title,
+        instance=path,
+        headers={**exc.headers, **(headers or {})},
+        **exc.members,
     )
 
 
