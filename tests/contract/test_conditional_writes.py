@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from eventapi.events.store import EventStore, VersionConflict, Versioned
 from eventapi.storage.mongo import MongoEventStore
 from eventapi.storage.sqlite import SqliteEventStore
 from tests.contract.builders import changes, event, stored
+from tests.support.backends import two_handles
 
 TIMEOUT = 2.0
 
@@ -207,28 +207,6 @@ async def test_insert_missing_gives_each_new_event_a_version(store: EventStore) 
 
 
 # --- two handles on one database (two server processes) -----------------------------------
-
-
-@contextlib.asynccontextmanager
-async def two_handles(backend: str, tmp_path: Path) -> AsyncIterator[tuple[EventStore, EventStore]]:
-    """Two stores on one database, each with its own connections, as two processes have."""
-    if backend == "sqlite":
-        path = str(tmp_path / "shared.db")
-        one = await SqliteEventStore.open(path, TIMEOUT)
-        two = await SqliteEventStore.open(path, TIMEOUT)
-        try:
-            yield one, two
-        finally:
-            await one.close()
-            await two.close()
-    elif backend == "mongomock":
-        from mongomock_motor import AsyncMongoMockClient
-
-        fake: Any = AsyncMongoMockClient(tz_aware=True)
-        collection = fake["eventapi"]["events"]
-        yield MongoEventStore(collection, TIMEOUT), MongoEventStore(collection, TIMEOUT)
-    else:
-        pytest.skip("two handles are built for the in-process backends")
 
 
 async def test_a_write_through_another_handle_is_a_conflict_here(

@@ -11,9 +11,7 @@ is at the end.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,7 @@ from eventapi.events.store import IDEMPOTENCY_TTL, Claim, EventStore
 from eventapi.storage.mongo import SETTLE_MARGIN, MongoEventStore
 from eventapi.storage.sqlite import SqliteEventStore
 from tests.contract.builders import changes, event
+from tests.support.backends import two_handles
 
 TIMEOUT = 2.0
 SCOPE = "a" * 64
@@ -124,28 +123,6 @@ async def test_concurrent_repeats_create_one_event(store: EventStore) -> None:
         else:
             assert result.event == created[0].event
     assert await store.count() == 1
-
-
-@contextlib.asynccontextmanager
-async def two_handles(backend: str, tmp_path: Path) -> AsyncIterator[tuple[EventStore, EventStore]]:
-    """Two stores on one database, the second opened after the first closed (a restart)."""
-    if backend == "sqlite":
-        path = str(tmp_path / "shared.db")
-        one = await SqliteEventStore.open(path, TIMEOUT)
-        two = await SqliteEventStore.open(path, TIMEOUT)
-        try:
-            yield one, two
-        finally:
-            await one.close()
-            await two.close()
-    elif backend == "mongomock":
-        from mongomock_motor import AsyncMongoMockClient
-
-        fake: Any = AsyncMongoMockClient(tz_aware=True)
-        collection = fake["eventapi"]["events"]
-        yield MongoEventStore(collection, TIMEOUT), MongoEventStore(collection, TIMEOUT)
-    else:
-        pytest.skip("two handles are built for the in-process backends")
 
 
 async def test_another_handle_on_the_database_replays(backend: str, tmp_path: Path) -> None:

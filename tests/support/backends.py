@@ -57,3 +57,26 @@ async def open_backend(name: str, tmp_path: Path) -> AsyncIterator[EventStore]:
             await real.close()
     else:
         raise ValueError(name)
+
+
+@asynccontextmanager
+async def two_handles(name: str, tmp_path: Path) -> AsyncIterator[tuple[EventStore, EventStore]]:
+    """Two stores on one database, each with its own connections, as two server processes
+    (or a process and its restart) have."""
+    if name == "sqlite":
+        path = str(tmp_path / "shared.db")
+        one = await SqliteEventStore.open(path, TIMEOUT)
+        two = await SqliteEventStore.open(path, TIMEOUT)
+        try:
+            yield one, two
+        finally:
+            await one.close()
+            await two.close()
+    elif name == "mongomock":
+        from mongomock_motor import AsyncMongoMockClient
+
+        fake: Any = AsyncMongoMockClient(tz_aware=True)
+        collection = fake["eventapi"]["events"]
+        yield MongoEventStore(collection, TIMEOUT), MongoEventStore(collection, TIMEOUT)
+    else:
+        pytest.skip("two handles are built for the in-process backends")
