@@ -9,8 +9,9 @@ from starlette.types import ASGIApp
 from eventapi.app import create_app
 from eventapi.events.store import EventStore
 from eventapi.settings import Settings
-from tests.support.app import http_client, injected, serve, started
+from tests.support.app import http_client, injected, run_app, serve, started
 from tests.support.flaky import FlakyStore
+from tests.support.gated_store import GatedStore
 
 
 @pytest.fixture
@@ -41,3 +42,16 @@ async def app_client(settings: Settings, fast_path: bool) -> AsyncIterator[httpx
     by store: for behaviour that does not depend on the store backend."""
     async with serve(create_app(settings, item_fast_path=fast_path)) as http:
         yield http
+
+
+@pytest.fixture
+async def gated_client(
+    store: EventStore, settings: Settings, fast_path: bool
+) -> AsyncIterator[tuple[httpx.AsyncClient, GatedStore]]:
+    """The app over the parametrised store, wrapped so a test can pause a store call."""
+    gated = GatedStore(store)
+    try:
+        async with run_app(settings, gated, item_fast_path=fast_path) as running:
+            yield running.http, gated
+    finally:
+        gated.open_all()

@@ -15,11 +15,11 @@ import httpx
 import pytest
 
 from eventapi.app import create_app
-from eventapi.events.store import EventStore, Saved
+from eventapi.events.store import Saved
 from eventapi.settings import ApiKeys, Settings
 from tests.api.helpers import assert_problem, total
 from tests.support.api import EVENTS, event, item
-from tests.support.app import run_app, serve
+from tests.support.app import serve
 from tests.support.gated_store import GatedStore
 
 HANG_GUARD = 30.0  # only stops a broken test from hanging; a passing run never waits on it
@@ -117,18 +117,6 @@ async def test_valid_keys_are_taken(client: httpx.AsyncClient, key: str) -> None
 
 
 # --- in flight ---------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def gated_client(
-    store: EventStore, settings: Settings, fast_path: bool
-) -> AsyncIterator[tuple[httpx.AsyncClient, GatedStore]]:
-    gated = GatedStore(store)
-    try:
-        async with run_app(settings, gated, item_fast_path=fast_path) as running:
-            yield running.http, gated
-    finally:
-        gated.open_all()
 
 
 async def test_a_duplicate_while_the_first_is_in_flight_is_409(

@@ -260,19 +260,6 @@ async def test_an_empty_patch_checks_if_match_too(client: httpx.AsyncClient) -> 
 # --- a race: the event changes between the check and the write ----------------------------
 
 
-@pytest.fixture
-async def gated_client(
-    store: EventStore, settings: Settings, fast_path: bool
-) -> AsyncIterator[tuple[httpx.AsyncClient, GatedStore]]:
-    """The app over the parametrised store, wrapped so a test can pause a write's read."""
-    gated = GatedStore(store)
-    try:
-        async with run_app(settings, gated, item_fast_path=fast_path) as running:
-            yield running.http, gated
-    finally:
-        gated.open_all()
-
-
 @pytest.mark.parametrize("kind", WRITES)
 async def test_of_two_writes_with_one_etag_exactly_one_applies(
     gated_client: tuple[httpx.AsyncClient, GatedStore], kind: Write
