@@ -60,6 +60,8 @@ def serve(argv: list[str] | None = None) -> None:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
+    from eventapi.http.connections import PROTOCOL
+
     # uvicorn configures only its own loggers; ours (store and cache chosen, breaker
     # state) go through its default handler too.
     log_config = copy.deepcopy(LOGGING_CONFIG)
@@ -77,6 +79,9 @@ def serve(argv: list[str] | None = None) -> None:
         reload=args.reload,
         workers=args.workers,
         log_level=settings.log_level,
+        # Idle and slow-header connections are closed, not kept for as long as a client likes.
+        http=PROTOCOL,
+        timeout_keep_alive=settings.keepalive_timeout,
         # X-Forwarded-For/-Proto only from EVENTAPI_TRUSTED_PROXIES. uvicorn's own default
         # trusts 127.0.0.1, so any local process could pose as any client.
         proxy_headers=bool(settings.trusted_proxy_list),

@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Connections (http/connections.py): a request head must arrive within header_timeout
+    # seconds; a kept-alive connection may sit idle between requests for keepalive_timeout.
+    header_timeout: float = Field(default=10.0, gt=0, le=300)
+    keepalive_timeout: int = Field(default=5, ge=1, le=300)
 
     # Cache. Unset URL: Redis on localhost:6379 if it answers at start-up, else memory://.
     cache_url: str | None = Field(
