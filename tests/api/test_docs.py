@@ -89,3 +89,53 @@ async def test_openapi_error_responses_are_problem_json(app_client: httpx.AsyncC
                 ).endswith("/Problem"):
                     wrong.append(f"{method.upper()} {path} {status}: {sorted(content)}")
     assert wrong == []
+
+
+async def test_openapi_health_503_is_the_health_body_it_sends(
+    app_client: httpx.AsyncClient,
+) -> None:
+    unhealthy = (await openapi(app_client))["paths"]["/health"]["get"]["responses"]["503"]
+
+    assert unhealthy["content"] == {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Health"}}
+    }
+
+
+@pytest.mark.parametrize("path", ["/api/events", "/api/events/{event_id}"])
+async def test_openapi_documents_what_a_get_answers(
+    app_client: httpx.AsyncClient, path: str
+) -> None:
+    responses = (await openapi(app_client))["paths"][path]["get"]["responses"]
+
+    assert "304" in responses
+    headers = responses["200"]["headers"]
+    assert headers["X-Cache"]["schema"]["enum"] == ["HIT", "MISS", "BYPASS"]
+    assert headers["ETag"]["required"]
+
+
+async def test_openapi_links_a_created_event_to_its_operations_with_its_etag(
+    app_client: httpx.AsyncClient,
+) -> None:
+    create = (await openapi(app_client))["paths"]["/api/events"]["post"]
+    links = create["responses"]["201"]["links"]
+
+    assert {link["operationId"] for link in links.values()} == {
+        "getEvent",
+        "replaceEvent",
+        "updateEvent",
+        "deleteEvent",
+    }
+    assert links["UpdateEvent"]["parameters"] == {
+        "event_id": "$response.body#/id",
+        "header.If-Match": "$response.header.ETag",
+    }
+
+
+async def test_openapi_patch_cannot_null_a_required_field(
+    app_client: httpx.AsyncClient,
+) -> None:
+    schema = (await openapi(app_client))["components"]["schemas"]["EventUpdate"]
+
+    for name in ("title", "date"):
+        assert schema["properties"][name]["type"] == "string"
+        assert "anyOf" not in schema["properties"][name]

@@ -130,6 +130,12 @@ async def test_null_date_is_422(client: httpx.AsyncClient, method: str) -> None:
         pytest.param({"category": "x" * 101}, id="category-101"),
         pytest.param({"organizer": "x" * 201}, id="organizer-201"),
         pytest.param({"organizer": ""}, id="organizer-empty"),
+        # Lengths count as sent, as the document's maxLength does (whitespace trimmed later).
+        pytest.param({"title": " " + "x" * 200}, id="title-201-as-sent"),
+        # Only whitespace, by any party's count: JSON Schema's, Python's, or a BOM.
+        pytest.param({"title": "\u3000\t"}, id="title-ideographic-space"),
+        pytest.param({"title": "\x1f"}, id="title-unit-separator"),
+        pytest.param({"location": "\ufeff"}, id="location-bom"),
     ],
 )
 async def test_text_out_of_bounds_is_422(
@@ -144,6 +150,14 @@ async def test_text_out_of_bounds_is_422(
     assert ["body", name] in [error["loc"] for error in problem["errors"]]
     assert await total(client) == 1
     assert (await client.get(f"{EVENTS}/{created['id']}")).json() == created
+
+
+async def test_text_of_one_visible_character_among_whitespace_is_accepted(
+    client: httpx.AsyncClient,
+) -> None:
+    created = await create(client, title="\ufeff\u2003x\x1f", location=" " * 199 + "y")
+
+    assert (created["title"], created["location"]) == ("x", "y")
 
 
 async def test_text_at_its_maximum_length_is_accepted(client: httpx.AsyncClient) -> None:

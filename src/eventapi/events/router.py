@@ -54,6 +54,49 @@ BODY_PROBLEMS = (400, 413, 415)
 IfNoneMatch = Annotated[str | None, Header(description="ETag(s) from an earlier response")]
 
 _ETAG = {"ETag": {"description": "Strong tag of the body", "schema": {"type": "string"}}}
+# What a GET answers: the body's tag and where it came from; 304 to a matching If-None-Match.
+_SERVED = {
+    "ETag": {**_ETAG["ETag"], "required": True},
+    "X-Cache": {
+        "description": "HIT: from the cache; MISS: from the database (and now cached); "
+        "BYPASS: from the database, the cache being off or unreachable",
+        "required": True,
+        "schema": {"type": "string", "enum": ["HIT", "MISS", "BYPASS"]},
+    },
+}
+_PAGED = {
+    "X-Total-Count": {
+        "description": "How many events match the filters, over all pages",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+    },
+    "Link": {
+        "description": 'RFC 8288 links to the other pages: rel="first", "prev", "next", "last"',
+        "schema": {"type": "string"},
+    },
+}
+NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
+    304: {
+        "description": "Not Modified: If-None-Match matches the current ETag (no body)",
+        "headers": {"ETag": _SERVED["ETag"]},
+    }
+}
+
+
+def _links(event_id: str) -> dict[str, dict[str, Any]]:
+    """OpenAPI links from a response that names one event (by ``event_id``, a runtime
+    expression) and carries its ETag to the operations on that event: the ETag as If-Match,
+    the way a client avoids lost updates."""
+    guarded = {"event_id": event_id, "header.If-Match": "$response.header.ETag"}
+    return {
+        "GetEvent": {"operationId": "getEvent", "parameters": {"event_id": event_id}},
+        "ReplaceEvent": {"operationId": "replaceEvent", "parameters": guarded},
+        "UpdateEvent": {"operationId": "updateEvent", "parameters": guarded},
+        "DeleteEvent": {"operationId": "deleteEvent", "parameters": guarded},
+    }
+
+
+_WRITTEN = {"headers": _ETAG, "links": _links("$request.path.event_id")}
 # What a conditional write (PUT, PATCH, DELETE of one event) may also answer.
 CONDITIONAL: dict[int | str, dict[str, Any]] = {
     412: {
@@ -101,8 +144,9 @@ async def if_match_header(
 
 IfMatchDep = Annotated[IfMatch | None, Depends(if_match_header)]
 
-# 1 to 255 printable ASCII characters (space included).
-_IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]{1,255}")
+# 1 to 255 printable ASCII characters; spaces only inside (HTTP drops them at either end).
+IDEMPOTENCY_KEY = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY)
 # The scope of the keys sent when the API has no API keys: one for everybody.
 OPEN_SCOPE = "open"
 
@@ -138,9 +182,11 @@ async def idempotency_key_header(
                 "24 hours, per API key) creates nothing and gets the original 201 again, "
                 "with Idempotent-Replayed: true. The same key with another body: 422; "
                 "while the first request is still being processed: 409. 1 to 255 "
-                "printable ASCII characters, e.g. a UUID."
+                "printable ASCII characters, e.g. a UUID; anything else: 400."
             ),
             examples=["5f2b7c1e-8a4d-4c3b-9e6f-1a2b3c4d5e6f"],
+            # Documented, not enforced by FastAPI: a bad key is our 400, not a 422.
+            json_schema_extra={"pattern": IDEMPOTENCY_KEY, "maxLength": 255},
         ),
     ] = None,
 ) -> IdempotencyKey | None:
@@ -189,7 +235,9 @@ router = APIRouter(
 @router.get(
     "",
     response_model=list[EventRead],
+    operation_id="listEvents",
     summary="List events",
+    responses={**NOT_MODIFIED, 200: {"headers": {**_SERVED, **_PAGED}}},
     description=(
         "Filter, sort and page. Total in X-Total-Count; pages in the Link header. "
         "X-Cache says whether the page came from the cache (HIT), the store (MISS), or "
@@ -205,7 +253,11 @@ async def list_events(
 
 
 @router.get(
-    "/{event_id}", response_model=EventRead, summary="Get one event", responses=_problems(404)
+    "/{event_id}",
+    response_model=EventRead,
+    operation_id="getEvent",
+    summary="Get one event",
+    responses={**_problems(404), **NOT_MODIFIED, 200: {"headers": _SERVED}},
 )
 async def get_event(
     event_id: EventId, service: ServiceDep, request: Request, if_none_match: IfNoneMatch = None
@@ -220,11 +272,15 @@ async def get_event(
     "",
     response_model=EventRead,
     status_code=201,
+    operation_id="createEvent",
     summary="Create an event",
     responses={
         **_problems(*BODY_PROBLEMS),
         **IDEMPOTENT,
-        201: {"headers": {**_ETAG, "Location": {"schema": {"type": "string"}}, **_REPLAYED}},
+        201: {
+            "headers": {**_ETAG, "Location": {"schema": {"type": "string"}}, **_REPLAYED},
+            "links": _links("$response.body#/id"),
+        },
     },
 )
 async def create_event(
@@ -252,13 +308,14 @@ async def create_event(
 @router.put(
     "/{event_id}",
     response_model=EventRead,
+    operation_id="replaceEvent",
     summary="Replace an event",
     description=(
         "Full replace: optional fields left out are cleared. With If-Match, only if the "
         "event is unchanged since that ETag was read (else 412). The response's ETag is "
         "the new one."
     ),
-    responses={**_problems(404, *BODY_PROBLEMS), **CONDITIONAL, 200: {"headers": _ETAG}},
+    responses={**_problems(404, *BODY_PROBLEMS), **CONDITIONAL, 200: _WRITTEN},
 )
 async def replace_event(
     event_id: EventId,
@@ -273,6 +330,7 @@ async def replace_event(
 @router.patch(
     "/{event_id}",
     response_model=EventRead,
+    operation_id="updateEvent",
     summary="Update some fields of an event",
     description=(
         "Fields left out stay as they are; null clears an optional field. The body may be "
@@ -280,7 +338,7 @@ async def replace_event(
         "the event is unchanged since that ETag was read (else 412). The response's ETag "
         "is the new one."
     ),
-    responses={**_problems(404, *BODY_PROBLEMS), **CONDITIONAL, 200: {"headers": _ETAG}},
+    responses={**_problems(404, *BODY_PROBLEMS), **CONDITIONAL, 200: _WRITTEN},
 )
 async def patch_event(
     event_id: EventId,
@@ -295,6 +353,7 @@ async def patch_event(
 @router.delete(
     "/{event_id}",
     response_model=DeleteResult,
+    operation_id="deleteEvent",
     summary="Delete an event",
     description="With If-Match, only if the event is unchanged since that ETag was read.",
     responses={**_problems(404), **CONDITIONAL},

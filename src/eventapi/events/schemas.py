@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -13,6 +14,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -27,17 +29,51 @@ EventDate = Annotated[
 ]
 
 
-def _text(max_length: int) -> StringConstraints:
-    return StringConstraints(strip_whitespace=True, min_length=1, max_length=max_length)
+# Whitespace as every party counts it: JSON Schema's \s (ECMA-262), Python's str.isspace,
+# and the byte-order mark. One set, so that a value the OpenAPI document calls valid is one
+# the API accepts, and the other way round (tests/unit/test_schemas.py holds them equal).
+WHITESPACE = (
+    "\t\n\v\f\r \x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+# Some character outside WHITESPACE. \uXXXX escapes read the same in ECMA-262 (the
+# document's pattern) and in Python's re (the check below).
+NOT_BLANK = (
+    r"[^\u0009-\u000d\u0020\u001c-\u001f\u0085\u00a0\u1680\u2000-\u200a"
+    r"\u2028\u2029\u202f\u205f\u3000\ufeff]"
+)
+_NOT_BLANK = re.compile(NOT_BLANK)
 
 
-Title = Annotated[str, _text(200)]
-Description = Annotated[str, _text(5000)]
-Place = Annotated[str, _text(200)]
-Category = Annotated[str, _text(100)]
-Organizer = Annotated[str, _text(200)]
+def _not_blank(value: str) -> str:
+    if _NOT_BLANK.search(value) is None:
+        raise ValueError("must not be empty or only whitespace")
+    return value.strip(WHITESPACE)
+
+
+def _documented(max_length: int) -> WithJsonSchema:
+    return WithJsonSchema(
+        {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NOT_BLANK}
+    )
+
+
+# Text fields: 1 to N characters as sent (the document's minLength and maxLength), not only
+# whitespace; stored without the whitespace around them.
+NotBlank = AfterValidator(_not_blank)
+Title = Annotated[str, StringConstraints(min_length=1, max_length=200), NotBlank, _documented(200)]
+Description = Annotated[
+    str, StringConstraints(min_length=1, max_length=5000), NotBlank, _documented(5000)
+]
+Place = Annotated[str, StringConstraints(min_length=1, max_length=200), NotBlank, _documented(200)]
+Category = Annotated[
+    str, StringConstraints(min_length=1, max_length=100), NotBlank, _documented(100)
+]
+Organizer = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), NotBlank, _documented(200)
+]
 
 EVENT_FIELDS = ("title", "description", "date", "location", "category", "organizer")
+REQUIRED_FIELDS = ("title", "date")
 
 _EXAMPLE: dict[str, Any] = {
     "title": "New Conference",
@@ -64,10 +100,21 @@ class EventCreate(_Input):
     organizer: Organizer | None = None
 
 
+def _required_are_not_nullable(schema: dict[str, Any]) -> None:
+    """In the document, title and date of a PATCH are strings, not "string or null": absent
+    means unchanged, and null is refused (they cannot be cleared)."""
+    for name in REQUIRED_FIELDS:
+        field = schema["properties"][name]
+        [branch] = [option for option in field.pop("anyOf") if option.get("type") != "null"]
+        del field["default"]
+        field.update(branch)
+    schema["examples"] = [{"location": "Boston, MA"}]
+
+
 class EventUpdate(_Input):
     """Body of PATCH: absent fields stay as they are, null clears an optional field."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [{"location": "Boston, MA"}]})
+    model_config = ConfigDict(json_schema_extra=_required_are_not_nullable)
 
     title: Title | None = None
     description: Description | None = None
@@ -76,7 +123,7 @@ class EventUpdate(_Input):
     category: Category | None = None
     organizer: Organizer | None = None
 
-    @field_validator("title", "date")
+    @field_validator(*REQUIRED_FIELDS)
     @classmethod
     def _required_stay_set(cls, value: object) -> object:
         # Runs only for fields the client sent, so absent still means "unchanged".

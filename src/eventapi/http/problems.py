@@ -162,8 +162,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def document_problem_responses(app: FastAPI) -> None:
-    """In the OpenAPI document, file error schemas under application/problem+json, the
-    media type the handlers above actually send (FastAPI puts models under
+    """In the OpenAPI document, file the Problem responses under application/problem+json,
+    the media type the handlers above actually send (FastAPI puts models under
     application/json)."""
     build = app.openapi
 
@@ -171,14 +171,19 @@ def document_problem_responses(app: FastAPI) -> None:
         if app.openapi_schema is None:
             schema = build()
             for operation in _operations(schema):
-                for status, response in operation.get("responses", {}).items():
+                for response in operation.get("responses", {}).values():
                     content = response.get("content", {})
-                    if status[0] in "45" and "application/json" in content:
+                    if _is_problem(content.get("application/json")):
                         content[PROBLEM_JSON] = content.pop("application/json")
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _is_problem(media: dict[str, Any] | None) -> bool:
+    # Only the Problem model: /health's 503 is its own JSON body, as documented.
+    return media is not None and media.get("schema", {}).get("$ref", "").endswith("/Problem")
 
 
 def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
