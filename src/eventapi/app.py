@@ -18,7 +18,7 @@ from eventapi.events.router import router as events_router
 from eventapi.events.service import EventService, Ttls
 from eventapi.events.store import EventStore
 from eventapi.http.access import install_access
-from eventapi.http.body_limit import BodyLimitMiddleware
+from eventapi.http.body_limit import install_body_limit
 from eventapi.http.fastpath import ItemReadFastPath
 from eventapi.http.head import HeadAsGet
 from eventapi.http.health import router as health_router
@@ -120,7 +120,7 @@ def create_app(
     ]
     # Outermost last: latency -> HEAD as GET -> access -> limits -> item fast path ->
     # body limit -> FastAPI. A HEAD is a GET to everything inside HeadAsGet (http/head.py).
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    install_body_limit(app, settings.max_body_bytes)
     if item_fast_path:
         app.add_middleware(ItemReadFastPath)
     install_limits(app, settings)

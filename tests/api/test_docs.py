@@ -139,3 +139,16 @@ async def test_openapi_patch_cannot_null_a_required_field(
     for name in ("title", "date"):
         assert schema["properties"][name]["type"] == "string"
         assert "anyOf" not in schema["properties"][name]
+
+
+async def test_openapi_every_operation_lists_413(app_client: httpx.AsyncClient) -> None:
+    # The body limit applies before routing, to a GET with a body as much as to a POST.
+    paths = (await openapi(app_client))["paths"]
+
+    missing = [
+        f"{method.upper()} {path}"
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+        if "413" not in operation["responses"]
+    ]
+    assert missing == []
