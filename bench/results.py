@@ -15,6 +15,7 @@ SCENARIOS: dict[str, str] = {
     "cached-memory": "2 cached item GET, hot set",
     "cached-redis": "2 cached item GET, hot set",
     "cached-c1": "2 cached item GET, concurrency 1",
+    "cached-logged": "2 cached item GET, request log on",
     "uncached": "3 uncached item GET",
     "zipf-memory": "4 Zipf reads + writes",
     "zipf-redis": "4 Zipf reads + writes",

@@ -61,11 +61,17 @@ class _Run:
             say(table.progress_line(row))
 
     def app(
-        self, name: str, cache: str, latency: float = 0.0, workers: int = 1, pin: bool = True
+        self,
+        name: str,
+        cache: str,
+        latency: float = 0.0,
+        workers: int = 1,
+        pin: bool = True,
+        log_level: str = "warning",
     ) -> AbstractContextManager[int]:
         database = self.workdir / f"{name}.db"
         shutil.copyfile(self.template, database)
-        env = server.app_env(database, cache, latency)
+        env = server.app_env(database, cache, latency, log_level)
         target = server.app_target(latency)
         return server.uvicorn(target, env, self.workdir, self.pinning, workers=workers, pin=pin)
 
@@ -89,6 +95,9 @@ class _Run:
             self.add(scenarios.lists(b, "lists-cached", "memory", port))
             self.add(scenarios.zipf(b, "zipf-memory", "memory", port, titles))
             self.add(scenarios.stampede_row(b, "stampede-memory", "memory", port, *stampede))
+        # The same hits with the request log on (logs.RequestLog), as `eventapi serve` runs.
+        with self.app("logged", "memory://", log_level="info") as port:
+            self.add(b.measure("cached-logged", "memory", port, hot, route="item"))
         if server.REDIS_SERVER is None:
             why = "redis-server is not installed"
             for key in ("cached-redis", "zipf-redis", "stampede-redis", "zipf-two"):

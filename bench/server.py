@@ -37,14 +37,17 @@ def free_port() -> int:
         return port
 
 
-def app_env(database: Path, cache_url: str, store_latency: float = 0.0) -> dict[str, str]:
+def app_env(
+    database: Path, cache_url: str, store_latency: float = 0.0, log_level: str = "warning"
+) -> dict[str, str]:
     """This environment without any EVENTAPI_* or BENCH_* variable, plus the run's own
-    settings (BENCH_STORE_LATENCY only for the slow app: see app_target)."""
+    settings (BENCH_STORE_LATENCY only for the slow app: see app_target). ``info`` turns the
+    request log on (one line per request, into the server's log file)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTAPI_", "BENCH_"))}
     env.update(
         EVENTAPI_DATABASE_URL=f"sqlite:///{database.resolve()}",
         EVENTAPI_CACHE_URL=cache_url,
-        EVENTAPI_LOG_LEVEL="warning",
+        EVENTAPI_LOG_LEVEL=log_level,
     )
     if store_latency > 0:
         env[LATENCY_ENV] = repr(store_latency)

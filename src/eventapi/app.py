@@ -23,15 +23,18 @@ from eventapi.http.fastpath import ItemReadFastPath
 from eventapi.http.head import HeadAsGet
 from eventapi.http.health import router as health_router
 from eventapi.http.limits import install_limits
-from eventapi.http.metrics import LatencyMiddleware
 from eventapi.http.metrics import router as metrics_router
+from eventapi.http.observe import ObserveMiddleware
 from eventapi.http.problems import install_error_handlers, on_http_error
 from eventapi.http.slashes import install_slash_redirect
+from eventapi.logs import RequestLog
 from eventapi.metrics import Metrics
 from eventapi.settings import Settings
 from eventapi.storage.factory import open_store
 
 log = logging.getLogger("eventapi")
+# The request log is info: written at these levels of EVENTAPI_LOG_LEVEL.
+REQUEST_LEVELS = frozenset({"debug", "info"})
 
 StoreOpener = Callable[[Settings], AbstractAsyncContextManager[EventStore]]
 CacheOpener = Callable[[Settings, Metrics], AbstractAsyncContextManager[GuardedCache | None]]
@@ -118,15 +121,17 @@ def create_app(
         for route in router.routes
         if isinstance(route, APIRoute)
     ]
-    # Outermost last: latency -> HEAD as GET -> access -> limits -> item fast path ->
-    # body limit -> FastAPI. A HEAD is a GET to everything inside HeadAsGet (http/head.py).
+    # Outermost last: observe (id, latency, log) -> HEAD as GET -> access -> limits -> item
+    # fast path -> body limit -> FastAPI. A HEAD is a GET to everything inside HeadAsGet
+    # (http/head.py).
     install_body_limit(app, settings.max_body_bytes)
     if item_fast_path:
         app.add_middleware(ItemReadFastPath)
     install_limits(app, settings)
     install_access(app, settings)
     app.add_middleware(HeadAsGet)
-    app.add_middleware(LatencyMiddleware, metrics=metrics)
+    request_log = RequestLog(settings.log_format) if settings.log_level in REQUEST_LEVELS else None
+    app.add_middleware(ObserveMiddleware, metrics=metrics, request_log=request_log)
     return app
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import os
 import sys
 
@@ -58,21 +57,16 @@ def serve(argv: list[str] | None = None) -> None:
         _share_cache_between_workers()
 
     import uvicorn
-    from uvicorn.config import LOGGING_CONFIG
 
     from eventapi.http.connections import PROTOCOL
+    from eventapi.logs import log_config
 
-    # uvicorn configures only its own loggers; ours (store and cache chosen, breaker
-    # state) go through its default handler too.
-    log_config = copy.deepcopy(LOGGING_CONFIG)
-    log_config["loggers"]["eventapi"] = {
-        "handlers": ["default"],
-        "level": settings.log_level.upper(),
-        "propagate": False,
-    }
     uvicorn.run(
         "eventapi.app:app_from_env",
-        log_config=log_config,
+        # uvicorn's loggers and ours on one handler, with request ids; the app writes the
+        # per-request line itself (logs.RequestLog), so uvicorn's access log is off.
+        log_config=log_config(settings.log_level, settings.log_format),
+        access_log=False,
         factory=True,
         host=args.host,
         port=args.port,

@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # text: readable lines; json: one object per line, for log aggregators (logs.py).
+    log_format: Literal["text", "json"] = "text"
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     # Connections (http/connections.py): a request head must arrive within header_timeout
     # seconds; a kept-alive connection may sit idle between requests for keepalive_timeout.
