@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run seed bench test lint typecheck unit coverage clean
+.PHONY: help install system-deps run seed bench test lint typecheck unit coverage clean
 
 # The coverage gate: branch coverage of src/eventapi by the whole suite (code that runs in
 # the server processes the CLI and multiprocess tests start is not counted).
@@ -26,6 +26,24 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $@
 
 install: $(STAMP)
+
+# The programs the tests drive, as command:Debian-package: throwaway Redis processes, and
+# Debian's Chromium with its driver (tests/browser). Installed with apt when missing (as
+# root); otherwise named, and their tests skip (under CI the browser tests fail instead).
+SYSTEM_PACKAGES := redis-server:redis-server chromium:chromium chromedriver:chromium-driver
+
+system-deps:
+	@missing=""; \
+	for pair in $(SYSTEM_PACKAGES); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else \
+	  echo "missing system packages:$$missing (apt-get install$$missing)"; \
+	fi
 
 run: install
 	$(BIN)/eventapi serve
@@ -49,7 +67,7 @@ unit: install
 coverage: install
 	$(BIN)/pytest --cov --cov-fail-under=$(COVERAGE_MIN) $(PYTEST_ARGS)
 
-test: lint typecheck coverage
+test: system-deps lint typecheck coverage
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage

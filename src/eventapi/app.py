@@ -19,6 +19,7 @@ from eventapi.events.service import EventService, Ttls
 from eventapi.events.store import EventStore
 from eventapi.http.access import install_access
 from eventapi.http.body_limit import install_body_limit
+from eventapi.http.docs import install_docs
 from eventapi.http.fastpath import ItemReadFastPath
 from eventapi.http.head import HeadAsGet
 from eventapi.http.health import router as health_router
@@ -107,7 +108,11 @@ def create_app(
         lifespan=lifespan,
         # Starlette's redirect reflects the Host header; http/slashes.py redirects instead.
         redirect_slashes=False,
+        # FastAPI's pages load their code from CDNs: http/docs.py serves the package's own.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)  # before access and limits, which ask where the docs are
     app.state.settings = settings
     app.state.metrics = metrics
     install_error_handlers(app)

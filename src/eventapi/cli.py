@@ -76,6 +76,8 @@ def serve(argv: list[str] | None = None) -> None:
         # Idle and slow-header connections are closed, not kept for as long as a client likes.
         http=PROTOCOL,
         timeout_keep_alive=settings.keepalive_timeout,
+        # SIGTERM drains: no new connections, the requests in flight finish (bounded).
+        timeout_graceful_shutdown=settings.shutdown_timeout,
         # X-Forwarded-For/-Proto only from EVENTAPI_TRUSTED_PROXIES. uvicorn's own default
         # trusts 127.0.0.1, so any local process could pose as any client.
         proxy_headers=bool(settings.trusted_proxy_list),

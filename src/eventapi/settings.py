@@ -110,6 +110,8 @@ class Settings(BaseSettings):
     # seconds; a kept-alive connection may sit idle between requests for keepalive_timeout.
     header_timeout: float = Field(default=10.0, gt=0, le=300)
     keepalive_timeout: int = Field(default=5, ge=1, le=300)
+    # SIGTERM: seconds the requests in flight get to finish before the process exits.
+    shutdown_timeout: int = Field(default=30, ge=1, le=3600)
 
     # Cache. Unset URL: Redis on localhost:6379 if it answers at start-up, else memory://.
     cache_url: str | None = Field(

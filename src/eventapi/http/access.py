@@ -7,9 +7,9 @@ With EVENTAPI_API_KEYS set, a request must carry one of the keys, as
 - a write: any method but GET, HEAD and OPTIONS, on any path (even one that does not
   exist, so a caller without a key learns nothing about the routes);
 - a read (GET, HEAD, OPTIONS) and EVENTAPI_PUBLIC_READS=false, on any path but /health and
-  the documentation (/docs, /docs/oauth2-redirect, /redoc, /openapi.json), which a load
-  balancer and a person with no key yet must reach. /metrics is a read like the events: it
-  is private too.
+  the documentation (/docs, /docs/oauth2-redirect, /redoc, /openapi.json, and the pages'
+  files under /docs/assets/), which a load balancer and a person with no key yet must
+  reach. /metrics is a read like the events: it is private too.
 
 Without a key, or with a wrong one, the answer is 401 problem+json with
 ``WWW-Authenticate: Bearer``, sent before the body is read. Only SHA-256 digests of the
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
@@ -80,13 +81,13 @@ class AccessRefused(RuntimeError):
 class ApiKeyMiddleware:
     """401 for a request that needs a key and has none of the configured ones."""
 
-    def __init__(self, app: ASGIApp, keys: ApiKeys, public_reads: bool, public: frozenset[str]):
+    def __init__(self, app: ASGIApp, keys: ApiKeys, public_reads: bool, public: PublicPaths):
         self.app = app
         self.digests = keys.digests
         # Methods that pass without a look at anything else.
         self.open_methods = READS if public_reads else frozenset[str]()
         # Paths a read may reach without a key when reads are private.
-        self.public = frozenset(public)
+        self.public = public
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         method = scope.get("method")
@@ -138,10 +139,27 @@ class ApiKeyMiddleware:
         await response(scope, receive, send)
 
 
-def public_paths(app: FastAPI) -> frozenset[str]:
-    """The paths that never need a key and are never rate-limited: health and the docs."""
+@dataclass(frozen=True, slots=True)
+class PublicPaths:
+    """``path in public``: the path is one of ``exact`` or lies under one of ``prefixes``
+    (each ends with "/", so /docs/assets/ covers /docs/assets/x, not /docs/assetsx)."""
+
+    exact: frozenset[str]
+    prefixes: tuple[str, ...] = ()
+
+    def __contains__(self, path: str) -> bool:
+        return path in self.exact or path.startswith(self.prefixes)
+
+
+def public_paths(app: FastAPI) -> PublicPaths:
+    """The paths that never need a key and are never rate-limited: health, the docs pages
+    and the files they load (http/docs.py)."""
     docs = (app.docs_url, app.swagger_ui_oauth2_redirect_url, app.redoc_url, app.openapi_url)
-    return frozenset(url for url in (*ALWAYS_PUBLIC, *docs) if url)
+    exact = frozenset(url for url in (*ALWAYS_PUBLIC, *docs) if url)
+    # A prefix opens no more than the files: below it only StaticFiles answers, from its
+    # directory (a path whose ".." climbs out of it is a 404, never another route).
+    assets: str | None = getattr(app.state, "docs_assets_url", None)
+    return PublicPaths(exact, (assets.rstrip("/") + "/",) if assets else ())
 
 
 def install_access(app: FastAPI, settings: Settings) -> None:
@@ -174,7 +192,7 @@ def install_access(app: FastAPI, settings: Settings) -> None:
         )
 
 
-def document_security(app: FastAPI, public_reads: bool, public: frozenset[str]) -> None:
+def document_security(app: FastAPI, public_reads: bool, public: PublicPaths) -> None:
     """In the OpenAPI document: the two ways to send a key (so Swagger UI has an Authorize
     button), which operations need one, and their 401. Wraps app.openapi like
     problems.document_problem_responses does (that one stays in the chain)."""

@@ -57,7 +57,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventapi.cache.breaker import CircuitBreaker
 from eventapi.cache.factory import DEFAULT_REDIS_URL, namespace
-from eventapi.http.access import BEARER, READS, public_paths
+from eventapi.http.access import BEARER, READS, PublicPaths, public_paths
 from eventapi.http.problems import PROBLEM_JSON, problem_response
 from eventapi.ratelimit.local import LocalBuckets
 from eventapi.ratelimit.rates import Policy, policies_for
@@ -112,7 +112,7 @@ class RateLimitMiddleware:
         reads: tuple[Check, ...],
         writes: tuple[Check, ...],
         digests: frozenset[bytes],
-        exempt: frozenset[str],
+        exempt: PublicPaths,
         on_refusal: Callable[[str], None] = lambda policy: None,
     ) -> None:
         self.app = app
@@ -259,7 +259,7 @@ def _share_through(app: FastAPI, settings: Settings, redis: RedisTokens) -> None
     app.router.lifespan_context = lifespan
 
 
-def document_limits(app: FastAPI, policies: tuple[Policy, ...], exempt: frozenset[str]) -> None:
+def document_limits(app: FastAPI, policies: tuple[Policy, ...], exempt: PublicPaths) -> None:
     """In the OpenAPI document: the 429 of every operation a limit applies to."""
     build = app.openapi
 

@@ -31,7 +31,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, ReturnDocument
+from pymongo import (
+    ASCENDING,
+    DESCENDING,
+    AsyncMongoClient,
+    ReadPreference,
+    ReturnDocument,
+    WriteConcern,
+)
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from eventapi.changes import Change, ChangeBatch
@@ -167,7 +174,14 @@ class MongoEventStore:
             connectTimeoutMS=ms,
             timeoutMS=ms,
         )
-        database = client.get_default_database(default="eventapi")
+        # Whatever the URL says: an acknowledged write survives a failover (majority), and
+        # a read sees every acknowledged write (the primary; a secondary may lag), which
+        # the cache's never-stale promise rests on.
+        database = client.get_default_database(
+            default="eventapi",
+            write_concern=WriteConcern("majority"),
+            read_preference=ReadPreference.PRIMARY,
+        )
         store = cls(database["events"], timeout, client)
         try:
             await store._ensure_indexes()
