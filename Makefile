@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps run seed bench test lint typecheck unit coverage clean
+.PHONY: help install system-deps requirements run seed bench test lint typecheck unit coverage clean
 
 # The coverage gate: branch coverage of src/eventapi by the whole suite (code that runs in
 # the server processes the CLI and multiprocess tests start is not counted).
@@ -44,6 +44,10 @@ system-deps:
 	else \
 	  echo "missing system packages:$$missing (apt-get install$$missing)"; \
 	fi
+
+# requirements.txt (the original `pip install -r requirements.txt` path) from the pins.
+requirements: install
+	$(BIN)/python scripts/requirements.py
 
 run: install
 	$(BIN)/eventapi serve

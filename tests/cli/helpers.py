@@ -105,13 +105,15 @@ class Server:
 
 
 @contextmanager
-def main_py(env: Mapping[str, str], cwd: Path, url: str) -> Iterator[Server]:
+def main_py(
+    env: Mapping[str, str], cwd: Path, url: str, python: str = PYTHON, main: str = MAIN
+) -> Iterator[Server]:
     """`python main.py` running in the background; killed at the end if still alive."""
     log = cwd / "server.log"
     with (
         log.open("wb") as sink,
         subprocess.Popen(
-            [PYTHON, MAIN],
+            [python, main],
             env=dict(env),
             cwd=cwd,
             stdin=subprocess.DEVNULL,

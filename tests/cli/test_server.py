@@ -53,6 +53,9 @@ def test_readme_examples_over_http(env: dict[str, str], tmp_path: Path) -> None:
 
         one = http.get("/api/events/68ed254e36d0233aa05afbe9")
         assert (one.status_code, one.json()) == (200, MUSIC_FESTIVAL)
+        # Our README's caching demo reads an event the quick start has not: MISS, then HIT.
+        demo = "/api/events/68ed254e36d0233aa05afbe1"
+        assert [http.get(demo).headers["x-cache"] for _ in range(2)] == ["MISS", "HIT"]
 
         curl_id = create(http, CURL_BODY)
         python_id = create(http, PYTHON_BODY)
