@@ -1,4 +1,4 @@
-"""Command line: `eventapi serve` and `eventapi seed`."""
+"""Command line: `eventapi serve`, `seed`, `import` and `export`."""
 
 from __future__ import annotations
 
@@ -140,9 +140,55 @@ def seed(argv: list[str] | None = None) -> None:
         sys.exit(f"eventapi: the database at {settings.safe_database_url} is unavailable: {exc}")
 
 
+def import_events(argv: list[str] | None = None) -> None:
+    from eventapi.transfer.formats import FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="eventapi import",
+        description="Import events from a file: every row is checked first, and if any is "
+        "invalid nothing is imported. Ids the database already holds are left as they are, "
+        "so importing a file again adds nothing.",
+    )
+    parser.add_argument(
+        "file",
+        help="a JSON array (.json), JSON Lines (.jsonl, .ndjson) or CSV (.csv) file; "
+        "- reads standard input (JSON Lines unless --format says otherwise)",
+    )
+    parser.add_argument("--format", choices=FORMATS, help="default: from the file's extension")
+    args = parser.parse_args(argv)
+    settings = _settings()
+    _check_store(settings)
+    from eventapi.transfer.commands import import_file
+
+    sys.exit(import_file(settings, args.file, args.format))
+
+
+def export_events(argv: list[str] | None = None) -> None:
+    from eventapi.transfer.formats import FORMATS
+
+    parser = argparse.ArgumentParser(
+        prog="eventapi export",
+        description="Write every event to standard output or a file, in a form "
+        "`eventapi import` reads back.",
+    )
+    parser.add_argument("-o", "--output", metavar="FILE", help="default: standard output")
+    parser.add_argument(
+        "--format", choices=FORMATS, help="default: from the extension of -o, else jsonl"
+    )
+    args = parser.parse_args(argv)
+    settings = _settings()
+    _check_store(settings)
+    from eventapi.transfer.commands import export_file
+
+    sys.exit(export_file(settings, args.output, args.format))
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    commands = {"serve": serve, "seed": seed}
+    commands = {"serve": serve, "seed": seed, "import": import_events, "export": export_events}
     if not argv or argv[0] not in commands:
-        sys.exit("usage: eventapi {serve,seed} [options]   (eventapi COMMAND --help for more)")
+        sys.exit(
+            "usage: eventapi {serve,seed,import,export} [options]   "
+            "(eventapi COMMAND --help for more)"
+        )
     commands[argv[0]](argv[1:])

@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TextIO
 
 from eventapi.cache.factory import open_cache
+from eventapi.cache.guard import GuardedCache
 from eventapi.events.samples import SAMPLE_EVENTS
 from eventapi.events.store import EventStore
 from eventapi.metrics import Metrics
@@ -47,9 +48,20 @@ WRITES = {"1", "2"}
 
 
 MEMORY_CACHE_NOTE = (
-    "Note: a running server with the in-process cache (memory://) keeps serving what it "
-    "has cached until the entries expire or it restarts; use Redis to share invalidations."
+    "Note: no shared cache to clear here (memory://); running servers drop what they have "
+    "cached through the change log, within EVENTAPI_CACHE_RELAY_INTERVAL (0.25 s)."
 )
+
+
+async def retire_shared_cache(cache: GuardedCache | None) -> str | None:
+    """After writing behind the API's back: retire every entry of the shared cache at once,
+    so no server serves one after this returns. (The writes are in the change log too, which
+    every server applies to its own cache within a relay interval.) Returns a note to print
+    when this process has no shared cache to retire."""
+    if cache is None:
+        return None
+    await cache.retire_all()
+    return MEMORY_CACHE_NOTE if cache.backend == "memory" else None
 
 
 async def _read_line(prompt: str) -> str:
@@ -78,17 +90,26 @@ def _settle(future: asyncio.Future[str], line: str | None, exc: BaseException | 
         future.set_result(line or "")
 
 
+async def _confirm_delete_all(store: EventStore) -> bool:
+    """The menu asks before deleting everything (--clear does not: it was asked for)."""
+    prompt = f"Delete all {await store.count()} events? This cannot be undone. [y/N]: "
+    try:
+        answer = await _read_line(prompt)
+    except EOFError:
+        return False
+    return answer.strip().lower() in {"y", "yes"}
+
+
 async def run(settings: Settings, choices: list[str] | None, out: TextIO = sys.stdout) -> int:
     """Run the given actions in order, or the interactive menu when there are none."""
     async with open_store(settings) as store, open_cache(settings, Metrics()) as cache:
 
         async def act(choice: str) -> str:
             message = await ACTIONS[choice](store)
-            if choice in WRITES and cache is not None:
-                # The seeder wrote behind the API's back: retire every shared cache entry.
-                await cache.retire_all()
-                if cache.backend == "memory":
-                    message += "\n" + MEMORY_CACHE_NOTE
+            if choice in WRITES:
+                note = await retire_shared_cache(cache)
+                if note:
+                    message += "\n" + note
             return message
 
         if choices:
@@ -105,5 +126,8 @@ async def run(settings: Settings, choices: list[str] | None, out: TextIO = sys.s
                 return 0
             if choice == "4":
                 return 0
+            if choice == "2" and not await _confirm_delete_all(store):
+                print("Nothing deleted.", file=out)
+                continue
             known = choice in ACTIONS
             print(await act(choice) if known else f"Unknown option {choice!r}.", file=out)

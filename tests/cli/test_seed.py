@@ -87,12 +87,56 @@ def test_menu_ends_cleanly_at_end_of_input(env: dict[str, str], tmp_path: Path, 
 
 
 def test_menu_unknown_option_keeps_going(env: dict[str, str], tmp_path: Path) -> None:
-    out = seed(env, tmp_path, stdin="7\n1\n2\n3\n4\n")
+    out = seed(env, tmp_path, stdin="7\n1\n2\ny\n3\n4\n")
     assert "Unknown option '7'" in out
     assert numbers(INSERTED, out) == [(N, 0)]
     assert numbers(DELETED, out) == [(N,)]
     assert numbers(HOLDS, out) == [(0,)]
     assert out.index("Unknown option") < out.index("Inserted")
+
+
+def test_without_a_shared_cache_the_seeder_says_how_servers_catch_up(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    out = seed({**env, "EVENTAPI_CACHE_URL": "memory://"}, tmp_path, "--insert-samples")
+    assert "running servers drop what they have cached through the change log" in out
+    assert "Note" not in seed({**env, "EVENTAPI_CACHE_URL": "none"}, tmp_path, "--clear")
+
+
+@pytest.mark.parametrize("answer", ["y", "YES"])
+def test_menu_delete_all_deletes_once_confirmed(
+    env: dict[str, str], tmp_path: Path, answer: str
+) -> None:
+    out = seed(env, tmp_path, stdin=f"1\n2\n{answer}\n3\n4\n")
+    assert f"Delete all {N} events? This cannot be undone. [y/N]" in out
+    assert numbers(DELETED, out) == [(N,)]
+    assert numbers(HOLDS, out) == [(0,)]
+
+
+@pytest.mark.parametrize("answer", ["", "n", "no", "3"], ids=["enter", "n", "no", "other"])
+def test_menu_delete_all_without_yes_deletes_nothing(
+    env: dict[str, str], tmp_path: Path, answer: str
+) -> None:
+    out = seed(env, tmp_path, stdin=f"1\n2\n{answer}\n3\n4\n")
+    assert "[y/N]" in out
+    assert "Nothing deleted." in out
+    assert numbers(DELETED, out) == []
+    assert numbers(HOLDS, out) == [(N,)]
+
+
+def test_menu_delete_all_at_end_of_input_deletes_nothing(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    out = seed(env, tmp_path, stdin="1\n2\n")  # asserts exit 0 and an empty stderr
+    assert "Nothing deleted." in out
+    assert numbers(HOLDS, seed(env, tmp_path, "--count")) == [(N,)]
+
+
+def test_clear_flag_does_not_ask(env: dict[str, str], tmp_path: Path) -> None:
+    seed(env, tmp_path, "--insert-samples")
+    out = seed(env, tmp_path, "--clear", stdin="n\n")
+    assert "[y/N]" not in out
+    assert numbers(DELETED, out) == [(N,)]
 
 
 def test_menu_ctrl_c_at_the_prompt_exits_promptly(env: dict[str, str], tmp_path: Path) -> None:

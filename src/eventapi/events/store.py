@@ -127,3 +127,15 @@ class EventStore(Protocol):
     async def ping(self) -> None: ...
 
     async def close(self) -> None: ...
+
+
+class BulkEventStore(EventStore, Protocol):
+    """The port plus what `eventapi export` needs: every event, page by page. Apart from
+    the port so that wrappers serving requests (tests, the benchmark) need not implement it;
+    the stores opened by storage/factory.py have it."""
+
+    async def scan(self, after: str | None, limit: int) -> Sequence[EventRead]:
+        """Up to ``limit`` events whose ids sort after ``after`` (None: from the first), in
+        id order. Keyset paging: each page is an index seek however far in, and an event
+        that exists throughout a scan is returned exactly once."""
+        ...

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from eventapi.events.store import EventStore
+from eventapi.events.store import BulkEventStore
 from eventapi.settings import Settings, sqlite_path
 
 
 @asynccontextmanager
-async def open_store(settings: Settings) -> AsyncIterator[EventStore]:
-    store: EventStore
+async def open_store(settings: Settings) -> AsyncIterator[BulkEventStore]:
+    store: BulkEventStore
     if settings.store_backend == "sqlite":
         from eventapi.storage.sqlite import SqliteEventStore
 

@@ -391,6 +391,14 @@ class MongoEventStore:
                 return int(exc.details.get("nInserted", 0))
         return len(docs)
 
+    async def scan(self, after: str | None, limit: int) -> Sequence[EventRead]:
+        # ObjectIds order as their lower-case hex does: the same order as SQLite's.
+        flt: Document = {} if after is None else {"_id": {"$gt": ObjectId(after)}}
+        async with self._guard("scan"):
+            cursor = self._events.find(flt).sort("_id", ASCENDING).limit(limit)
+            docs = [doc async for doc in cursor]
+        return [_doc_to_event(doc) for doc in docs]
+
     async def delete_all(self) -> int:
         async with self._guard("delete_all"):
             await self._intent(None)

@@ -360,8 +360,12 @@ class SqliteEventStore:
             added = conn.total_changes - before
             if added:
                 # The new rows' version: the seq of the one record logged for all of them.
+                # Found by id (the batch's rows only), not by scanning the whole table.
                 seq = _log(conn, None)
-                conn.execute("UPDATE events SET version = ? WHERE version = ?", (seq, _UNLOGGED))
+                conn.executemany(
+                    "UPDATE events SET version = ? WHERE id = ? AND version = ?",
+                    [(seq, r["id"], _UNLOGGED) for r in rows],
+                )
             return added
 
         return await self._write("insert", insert)
@@ -374,6 +378,14 @@ class SqliteEventStore:
             return gone
 
         return await self._write("delete_all", delete_all)
+
+    async def scan(self, after: str | None, limit: int) -> Sequence[EventRead]:
+        sql = f"SELECT {_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?"
+
+        def scan(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            return conn.execute(sql, (after or "", limit)).fetchall()
+
+        return [_row_to_event(row) for row in await self._read("scan", scan)]
 
     async def changes_since(self, after: int, limit: int) -> ChangeBatch:
         def since(conn: sqlite3.Connection) -> ChangeBatch:

@@ -1,0 +1,52 @@
+"""A row of an import file becomes an event exactly as a POST /api/events body does: the
+same pydantic schema (EventCreate: the same fields, limits, date rules and messages), plus
+the one field a create does not take, the ``id`` the event is to have.
+
+A row without an id gets one derived from its fields as stored (after trimming and the date
+rule): the same event always gets the same id, so importing a file again adds nothing,
+whichever order its rows are in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator, StringConstraints, ValidationError
+
+from eventapi.events.responses import EVENT_ID
+from eventapi.events.schemas import EventCreate, EventRead
+
+# Changing how ids are derived would make every id-less file import again as new events.
+_DERIVED_ID_PREFIX = b"eventapi import id v1\n"
+
+
+class ImportRow(EventCreate):
+    """A create's body and, optionally, the event's id as a client may send it (stored
+    lower-case)."""
+
+    id: (
+        Annotated[str, StringConstraints(pattern=f"^{EVENT_ID}$"), AfterValidator(str.lower)] | None
+    ) = None
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    event: EventRead
+    fingerprint: bytes  # of the fields other than id: two rows with one id must agree on it
+
+
+Problems = list[tuple[str, str]]  # (field, message); field "" for the row as a whole
+
+
+def check(data: dict[str, object]) -> Checked | Problems:
+    try:
+        row = ImportRow.model_validate(data)
+    except ValidationError as exc:
+        return [(".".join(str(part) for part in err["loc"]), err["msg"]) for err in exc.errors()]
+    fields = row.model_dump(exclude={"id"})
+    canonical = row.model_dump_json(exclude={"id"}).encode()
+    fingerprint = hashlib.sha256(_DERIVED_ID_PREFIX + canonical).digest()
+    event_id = row.id if row.id is not None else fingerprint.hex()[:24]
+    return Checked(EventRead(id=event_id, **fields), fingerprint)
