@@ -10,6 +10,7 @@ from eventapi.events.store import EventStore
 from eventapi.settings import Settings
 from tests.support.app import run_app
 from tests.support.backends import BACKENDS, open_backend
+from tests.support.redis_cluster import RedisClusterServers
 from tests.support.redis_server import RedisServer
 
 
@@ -55,3 +56,23 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster_servers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[RedisClusterServers]:
+    """A private three-master Redis Cluster shared by the tests of one module (forming one
+    takes a second or two); use ``redis_cluster``, which empties it for each test."""
+    cluster = RedisClusterServers(tmp_path_factory.mktemp("redis-cluster")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster(redis_cluster_servers: RedisClusterServers) -> RedisClusterServers:
+    """The module's Redis Cluster, every node up and empty."""
+    redis_cluster_servers.flush()
+    return redis_cluster_servers

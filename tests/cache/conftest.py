@@ -2,7 +2,9 @@
 with the cache set to memory:// or to a private redis-server (``cache_kind``).
 
 A test that needs one kind only overrides the parameter:
-``@pytest.mark.parametrize("cache_kind", ["redis"])``; ``"none"`` switches caching off.
+``@pytest.mark.parametrize("cache_kind", ["redis"])``; ``"none"`` switches caching off, and
+``"redis-cluster"`` points the cache at one node of a private three-master Redis Cluster
+(one per module, emptied for each test).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from tests.cache.helpers import Launch
 from tests.support.app import RunningApp, run_app
 from tests.support.backends import open_backend
 from tests.support.gated_store import GatedStore
+from tests.support.redis_cluster import RedisClusterServers
 from tests.support.redis_server import RedisServer
 
 
@@ -32,6 +35,9 @@ def cache_url(cache_kind: str, request: pytest.FixtureRequest) -> str:
     if cache_kind == "redis":
         server: RedisServer = request.getfixturevalue("redis_server")
         return server.url
+    if cache_kind == "redis-cluster":
+        cluster: RedisClusterServers = request.getfixturevalue("redis_cluster")
+        return cluster.url
     return {"memory": "memory://", "none": "none"}[cache_kind]
 
 

@@ -1,6 +1,6 @@
 """Two app instances (two create_app() calls: separate ReadThrough, separate Redis clients)
-sharing one redis-server and one store, with the same settings, so the same key namespace:
-what two server processes behind a load balancer would share.
+sharing one redis-server (or one Redis Cluster) and one store, with the same settings, so
+the same key namespace: what two server processes behind a load balancer would share.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tests.support.api import create, event, item
 from tests.support.app import RunningApp
 from tests.support.gated_store import GatedStore
 
-pytestmark = pytest.mark.parametrize("cache_kind", ["redis"])
+pytestmark = pytest.mark.parametrize("cache_kind", ["redis", "redis-cluster"])
 
 
 async def two_apps(launch: Launch, settings: Settings | None = None) -> list[RunningApp]:

@@ -22,6 +22,8 @@ from tests.support.api import EVENTS, create, item
 from tests.support.app import RunningApp
 from tests.support.gated_store import GatedStore
 
+pytestmark = pytest.mark.parametrize("cache_kind", ["memory", "redis", "redis-cluster"])
+
 
 async def test_cold_item_stampede_reads_the_store_once(
     api: RunningApp, gated: GatedStore, monkeypatch: pytest.MonkeyPatch

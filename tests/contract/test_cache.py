@@ -1,23 +1,29 @@
 """Cache contract: every backend of the Cache Protocol honours the same lease semantics.
 
-Each test runs against MemoryCache (with a fake clock) and RedisCache on a private
-redis-server (see the ``redis_server`` fixture). Time is the only thing the backends are
-driven differently for, through the small harness classes below: MemoryCache's clock is
-advanced, Redis's own expiry is observed through PTTL polls (bounded, never a bare sleep).
+Each test runs against MemoryCache (with a fake clock), RedisCache on a private
+redis-server (see the ``redis_server`` fixture), and RedisCache on a private three-master
+Redis Cluster (``redis_cluster``: one per module, emptied for each test), the client given
+the URL of a node that does NOT serve the namespace's slot, so every call is routed. Time is
+the only thing the backends are driven differently for, through the small harness classes
+below: MemoryCache's clock is advanced, Redis's own expiry is observed through PTTL polls
+(bounded, never a bare sleep).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from typing import Protocol
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, Protocol
 
 import pytest
+from redis.exceptions import RedisError
 
 from eventapi.cache.base import Cache, CacheKey, Lookup, LookupState
 from eventapi.cache.memory import MemoryCache
-from eventapi.cache.redis import RedisCache, connect
+from eventapi.cache.redis import NamesChanged, RedisCache, RedisLink, Script, connect, hash_tag
+from eventapi.changes import Change
+from tests.support.redis_cluster import RedisClusterServers, keys_on
 from tests.support.redis_server import RedisServer
 from tests.support.timing import FakeClock
 
@@ -71,14 +77,25 @@ class MemoryHarness:
 
 
 class RedisHarness:
-    def __init__(self, server: RedisServer) -> None:
-        self.server = server
-        self.cache: Cache = RedisCache(
-            connect(server.url, timeout=1.0), namespace=f"test-{uuid.uuid4().hex}"
-        )
+    def __init__(self, cache: RedisCache, server_for: Callable[[str], RedisServer]) -> None:
+        self.server_for = server_for  # the redis-server holding a key
+        self.cache: Cache = cache
+
+    @classmethod
+    def single(cls, server: RedisServer) -> RedisHarness:
+        cache = RedisCache(connect(server.url, timeout=1.0), namespace=f"test-{uuid.uuid4().hex}")
+        return cls(cache, lambda key: server)
+
+    @classmethod
+    def cluster(cls, servers: RedisClusterServers) -> RedisHarness:
+        namespace = f"test-{uuid.uuid4().hex}"
+        # Told nothing but the URL of one node, which does not even hold the namespace.
+        node = servers.other_node("{" + namespace + "}")
+        cache = RedisCache(RedisLink(node.url, timeout=1.0), namespace=namespace)
+        return cls(cache, servers.node_for)
 
     def pttl(self, key: str) -> int:
-        reply = self.server.command("PTTL", key)
+        reply = self.server_for(key).command("PTTL", key)
         assert reply.startswith(b":"), reply
         return int(reply[1:].strip())
 
@@ -98,14 +115,15 @@ class RedisHarness:
         assert remaining > ttl_ms - POLL_DEADLINE * 1000
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "redis-cluster"])
 async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     made: Harness
     if request.param == "memory":
         made = MemoryHarness()
+    elif request.param == "redis":
+        made = RedisHarness.single(request.getfixturevalue("redis_server"))
     else:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        made = RedisHarness(server)
+        made = RedisHarness.cluster(request.getfixturevalue("redis_cluster"))
     try:
         yield made
     finally:
@@ -347,9 +365,17 @@ async def test_memory_cache_evicts_the_least_recently_used_entry() -> None:
     await cache.close()
 
 
-async def test_redis_namespaces_do_not_collide(redis_server: RedisServer) -> None:
-    one = RedisCache(connect(redis_server.url, timeout=1.0), namespace="ns-one")
-    two = RedisCache(connect(redis_server.url, timeout=1.0), namespace="ns-two")
+@pytest.mark.parametrize("kind", ["redis", "redis-cluster"])
+async def test_redis_namespaces_do_not_collide(kind: str, request: pytest.FixtureRequest) -> None:
+    servers: list[RedisServer]
+    if kind == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        servers, url = [server], server.url
+    else:
+        cluster: RedisClusterServers = request.getfixturevalue("redis_cluster")
+        servers, url = cluster.nodes, cluster.url
+    one = RedisCache(RedisLink(url, timeout=1.0), namespace="ns-one")
+    two = RedisCache(RedisLink(url, timeout=1.0), namespace="ns-two")
     try:
         await put(one, ITEM, b"one")
         await put(one, LIST, b"one page")
@@ -367,12 +393,128 @@ async def test_redis_namespaces_do_not_collide(redis_server: RedisServer) -> Non
         assert (await two.lease(LIST, LONG_LEASE_MS)).value == b"two page"
         assert await state_of(one, ITEM) is LookupState.LEASED
 
-        raw = redis_server.command("KEYS", "*")
+        keys = [key for server in servers for key in keys_on(server)]
+        raw = b" ".join(keys)
         for name in (b"item:x", b"list:0123abcd", b"epoch", b"generation"):
             assert name in raw
-        keys = [line for line in raw.split(b"\r\n") if line and line[:1] not in (b"*", b"$")]
         assert keys
-        assert all(k.startswith((b"ns-one:", b"ns-two:")) for k in keys), keys
+        # Each namespace is its own hash tag: in a cluster, all its keys on one node.
+        assert all(k.startswith((b"{ns-one}:", b"{ns-two}:")) for k in keys), keys
+        for tag in (b"{ns-one}:", b"{ns-two}:"):
+            holding = [s for s in servers if any(k.startswith(tag) for k in keys_on(s))]
+            assert len(holding) == 1, (tag, [s.port for s in holding])
     finally:
         await one.close()
         await two.close()
+
+
+def test_a_namespace_is_one_hash_tag_whatever_it_holds() -> None:
+    assert hash_tag("eventapi:0123abcd") == "{eventapi:0123abcd}"
+    # A '}' would end the tag early, an empty tag would hash the whole key: both escaped.
+    assert hash_tag("a}b") == "{a%7Db}"
+    assert hash_tag("a%7Db") == "{a%257Db}"
+    assert hash_tag("") == "{%}"
+
+
+# --- Redis: names made by the client, checked by the script ----------------------------------
+# Two RedisCache on one namespace stand for two processes: each names keys with the epoch and
+# generation it saw last, which the other may have moved on since.
+
+
+@pytest.fixture(params=["redis", "redis-cluster"])
+def shared_url(request: pytest.FixtureRequest) -> str:
+    if request.param == "redis":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        return server.url
+    cluster: RedisClusterServers = request.getfixturevalue("redis_cluster")
+    return cluster.url
+
+
+@pytest.fixture
+async def handles(shared_url: str) -> AsyncIterator[tuple[RedisCache, RedisCache]]:
+    namespace = f"test-{uuid.uuid4().hex}"
+    one = RedisCache(RedisLink(shared_url, timeout=1.0), namespace)
+    two = RedisCache(RedisLink(shared_url, timeout=1.0), namespace)
+    try:
+        yield one, two
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_an_invalidation_named_with_an_old_epoch_deletes_the_current_value(
+    handles: tuple[RedisCache, RedisCache],
+) -> None:
+    one, two = handles
+    await put(one, ITEM, b"before")  # one has seen the epoch
+    await two.retire_all()  # ... which two has moved on since
+    await put(two, ITEM, b"filled since")
+
+    await one.invalidate(["item:x"])
+
+    assert await state_of(two, ITEM) is LookupState.LEASED
+
+
+async def test_a_catch_up_named_with_an_old_epoch_deletes_the_current_value(
+    handles: tuple[RedisCache, RedisCache],
+) -> None:
+    one, two = handles
+    await one.reset(0)
+    await two.retire_all()
+    await put(two, ITEM, b"filled since")
+
+    await one.catch_up([Change(1, "x")], through=1)
+
+    assert await state_of(two, ITEM) is LookupState.LEASED
+    assert await two.watermark() == 1
+
+
+async def test_a_lease_named_with_an_old_epoch_or_generation_never_hits_a_retired_entry(
+    handles: tuple[RedisCache, RedisCache],
+) -> None:
+    one, two = handles
+    await put(one, ITEM, b"item")
+    page = await put(one, LIST, b"page")
+
+    await two.invalidate([])  # a new generation: the page is retired, the item is not
+    assert (await one.lease(ITEM, LONG_LEASE_MS)).value == b"item"
+    after = await one.lease(LIST, LONG_LEASE_MS)
+    assert after.state is LookupState.LEASED
+    assert after.resolved != page
+
+    await two.retire_all()  # a new epoch: everything is retired
+    assert await state_of(one, ITEM) is LookupState.LEASED
+
+
+async def test_names_changed_under_every_attempt_mean_busy_or_a_failure(
+    handles: tuple[RedisCache, RedisCache], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write between the client's reading of the names and each of its attempts: a lease
+    looks again later (BUSY, no token), an invalidation fails (RedisError: the guard trips
+    the breaker and the relay delivers it). Nothing is read or changed under old names."""
+    one, two = handles
+    await one.reset(0)
+    await put(one, ITEM, b"old")
+    run = one._link.run
+    attempts = 0
+
+    async def bumped_first(script: Script, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        nonlocal attempts
+        attempts += 1
+        await two.retire_all()
+        return await run(script, keys, args)
+
+    monkeypatch.setattr(one._link, "run", bumped_first)
+    lookup = await one.lease(ITEM, LONG_LEASE_MS)
+    assert (lookup.state, lookup.token, lookup.value) == (LookupState.BUSY, None, None)
+    assert attempts == 2
+    with pytest.raises(NamesChanged) as failed:
+        await one.invalidate(["item:x"], seqs=[1])
+    assert isinstance(failed.value, RedisError)
+    assert attempts == 4
+    with pytest.raises(NamesChanged):
+        await one.catch_up([Change(1, "x")], through=1)
+
+    monkeypatch.undo()
+    assert await one.watermark() == 0  # neither applied seq 1
+    assert await state_of(one, ITEM) is LookupState.LEASED  # retired, by two

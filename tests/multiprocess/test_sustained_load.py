@@ -1,5 +1,6 @@
 """Scenarios 1, 2 and 7: concurrent writers and readers through several server processes
-(one SQLite file, one Redis); no read may be older than a write acknowledged before it."""
+(one SQLite file, one Redis, or one Redis Cluster); no read may be older than a write
+acknowledged before it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from eventapi.cache.redis import hash_tag
 from tests.multiprocess.cluster import (
     STORE_OPERATIONS,
     Api,
@@ -22,6 +24,7 @@ from tests.multiprocess.cluster import (
 )
 from tests.multiprocess.history import Report
 from tests.multiprocess.load import Recorder, Workload, run, seed, warm
+from tests.support.redis_cluster import RedisClusterServers, keys_on
 from tests.support.redis_server import RedisServer
 
 SECONDS = 6.0  # per scenario; every loop also has a count bound
@@ -48,10 +51,11 @@ def assert_enough_traffic(report: Report, apis: Sequence[Api], writes: int, read
     assert outcomes["list", "HIT"] + outcomes["list", "MISS"] > 0, outcomes
 
 
-async def test_two_processes_under_sustained_load_serve_no_read_older_than_an_acked_write(
-    tmp_path: Path, redis_server: RedisServer
+async def two_processes_under_sustained_load(
+    tmp_path: Path, cache_url: str, **settings: float | str
 ) -> None:
-    env = server_env(tmp_path / "app.db", redis_server.url, **RELAY)
+    """Two `eventapi serve` on one cache: 0 stale reads and enough traffic through both."""
+    env = server_env(tmp_path / "app.db", cache_url, **RELAY, **settings)
     with cluster(tmp_path, env) as servers:
         async with clients(servers) as apis:
             recorder = Recorder()
@@ -63,6 +67,34 @@ async def test_two_processes_under_sustained_load_serve_no_read_older_than_an_ac
     print(summary)
     assert_consistent(report, summary)
     assert_enough_traffic(report, apis, writes=200, reads=2000)
+
+
+async def test_two_processes_under_sustained_load_serve_no_read_older_than_an_acked_write(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    await two_processes_under_sustained_load(tmp_path, redis_server.url)
+
+
+async def test_two_processes_on_a_redis_cluster_named_by_one_node_serve_no_stale_read(
+    tmp_path: Path, redis_cluster: RedisClusterServers
+) -> None:
+    """The same on a three-master Redis Cluster, both processes given the URL of a node that
+    does not hold the cache (so every cache call is routed to another node), and with a
+    rate limit too high to refuse anything, so that its buckets are shared on the cluster."""
+    namespace = "sustained-on-a-cluster"
+    tag = hash_tag(namespace)
+    named = redis_cluster.other_node(tag)
+    await two_processes_under_sustained_load(
+        tmp_path, named.url, cache_namespace=namespace, rate_limit="1000000/hour"
+    )
+    # The cache was used as a cluster: all of it on the node serving its slot.
+    keys = {node.port: keys_on(node) for node in redis_cluster.nodes}
+    holding = {port for port, found in keys.items() if any(tag.encode() in k for k in found)}
+    assert holding == {redis_cluster.node_for(tag).port}, holding
+    # Each process took its tokens in batches from one bucket, on the cluster (it outlives
+    # the run: the tokens taken are worth more than the run lasted).
+    bucket = f"{namespace}:ratelimit:default:1000000/3600:addr:127.0.0.1".encode()
+    assert bucket in keys[redis_cluster.node_for(bucket.decode()).port], keys
 
 
 async def worker_snapshots(api: Api, tries: int) -> set[tuple[float, float]]:

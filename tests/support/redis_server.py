@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 REDIS_SERVER = shutil.which("redis-server")
@@ -22,11 +23,14 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(
+        self, workdir: Path, port: int | None = None, extra_args: Sequence[str] = ()
+    ) -> None:
         if REDIS_SERVER is None:
             raise RuntimeError("redis-server is not installed (Debian package redis-server)")
         self.port = port or free_port()
         self.workdir = workdir
+        self.extra_args = list(extra_args)  # more redis-server options (e.g. cluster mode)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._proc: subprocess.Popen[bytes] | None = None
 
@@ -47,6 +51,7 @@ class RedisServer:
                 str(self.workdir),
                 "--logfile",
                 "",
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -76,6 +81,11 @@ class RedisServer:
         with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
             sock.sendall(payload)
             return sock.recv(65536)
+
+    @property
+    def running(self) -> bool:
+        """Started and not killed since (it may be frozen)."""
+        return self._proc is not None
 
     def kill(self) -> None:
         """SIGKILL: connections drop, data is gone (no persistence)."""

@@ -1,9 +1,10 @@
 """The Cache port: bytes in, bytes out, with leases so a stale value can never be filled.
 
 Keys are resolved by the backend as ``{prefix}:{epoch}:{name}`` (items) or
-``{prefix}:{epoch}:{name}:g{generation}`` (list pages). Bumping the epoch retires every
-entry at once; bumping the generation retires every list page at once. Neither needs
-KEYS or SCAN.
+``{prefix}:{epoch}:{name}:g{generation}`` (list pages); Redis's prefix is the namespace as a
+hash tag (redis.py: the key layout, and how a script checks the epoch it was named with).
+Bumping the epoch retires every entry at once; bumping the generation retires every list
+page at once. Neither needs the KEYS command or SCAN.
 
 The lease protocol (after Facebook's memcache leases):
 - ``lease(key)`` returns the value (HIT), or grants a lease token to exactly one caller

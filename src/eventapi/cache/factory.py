@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from eventapi.cache.base import Cache
 from eventapi.cache.breaker import CircuitBreaker
@@ -15,9 +16,15 @@ from eventapi.cache.guard import INVALIDATION_BUDGET, GuardedCache
 from eventapi.metrics import Metrics
 from eventapi.settings import Settings, sqlite_path
 
+if TYPE_CHECKING:
+    from eventapi.cache.redis import RedisLink
+
 log = logging.getLogger("eventapi.cache")
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+# How long start-up waits for Redis to say whether it is a cluster node (and, if it is, for
+# the cluster's layout). Past it the app starts all the same and asks on first use.
+DETECT_WITHIN = 1.0
 
 
 def namespace(settings: Settings) -> str:
@@ -44,6 +51,23 @@ async def redis_answers(url: str, timeout: float = 0.25) -> bool:
         await client.aclose()
 
 
+async def detect_cluster(link: RedisLink) -> None:
+    """Ask the node the URL names whether it belongs to a Redis Cluster (INFO cluster), and
+    if so learn the cluster's nodes and slots: the cache is then used as a cluster. A node
+    that does not answer now is asked again before the cache's first command."""
+    from eventapi.cache.redis import REDIS_FAILURES
+
+    failed: tuple[type[Exception], ...] = (*REDIS_FAILURES, TimeoutError)
+    try:
+        async with asyncio.timeout(DETECT_WITHIN):
+            await link.open()
+    except failed as exc:
+        log.info("cache: Redis did not answer at start-up (%s)", type(exc).__name__)
+        return
+    if link.cluster:
+        log.info("cache: Redis Cluster (the URL names one of its nodes)")
+
+
 async def resolve_cache_url(settings: Settings) -> str:
     if settings.cache_url is not None:
         return settings.cache_url
@@ -67,13 +91,14 @@ async def open_cache(settings: Settings, metrics: Metrics) -> AsyncIterator[Guar
 
         inner = MemoryCache(settings.cache_max_entries)
     else:
-        from eventapi.cache.redis import RedisCache, connect
+        from eventapi.cache.redis import RedisCache, RedisLink
 
         # The socket may wait as long as the longest budget (a write's invalidation); each
         # call's own budget is the guard's.
         longest = max(settings.cache_timeout, INVALIDATION_BUDGET)
-        client = connect(url, settings.cache_timeout, socket_timeout=longest)
-        inner = RedisCache(client, namespace(settings))
+        link = RedisLink(url, settings.cache_timeout, socket_timeout=longest)
+        await detect_cluster(link)
+        inner = RedisCache(link, namespace(settings))
     breaker = CircuitBreaker(reset_timeout=settings.cache_breaker_reset)
     cache = GuardedCache(
         inner,

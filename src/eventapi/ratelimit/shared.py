@@ -26,6 +26,11 @@ limit below 20/second: the production write limit, 20/minute...) the limit is ex
 processes. Tokens held by one process are not usable by another, so a client spreading its
 requests over processes may be refused up to P * (batch - 1) requests early.
 
+Redis Cluster. The URL may name any node of a cluster: the client then asks it (INFO cluster,
+before its first call) and uses the cluster (cache/redis.py, RedisLink). The script touches
+one key, given in KEYS, so any cluster node, or a proxy, routes it; the buckets carry no hash
+tag and so spread over every node.
+
 Redis failing never blocks a request: every call has ``budget`` seconds (the cache's time
 budget) and a circuit breaker; a failed or late call, and every call while the breaker is
 open, is answered by a LocalBuckets of the same rate in this process. While Redis is away
@@ -40,12 +45,8 @@ import logging
 import time
 from collections.abc import Callable
 
-import redis.asyncio as aioredis
-from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
-
 from eventapi.cache.breaker import BreakerState, CircuitBreaker
-from eventapi.cache.redis import connect
+from eventapi.cache.redis import REDIS_FAILURES, Client, RedisLink, Script
 from eventapi.ratelimit.local import LocalBuckets
 from eventapi.ratelimit.rates import Rate
 
@@ -55,6 +56,7 @@ MAX_BATCH = 50
 LEASE_SECONDS = 1.0
 MAX_CONNECTIONS = 64
 MAX_WAITS = 3
+_FAILURES: tuple[type[Exception], ...] = (*REDIS_FAILURES, TimeoutError)
 
 # KEYS: the bucket. ARGV: interval (microseconds, may have a fraction), period (microseconds),
 # tokens wanted. Returns {tokens granted, microseconds until the next token when none was}.
@@ -98,26 +100,27 @@ class RedisTokens:
         self.budget = budget
         self.breaker = breaker
         self._on_error = on_error
-        self._client: aioredis.Redis | None = None
-        self._script: AsyncScript | None = None
+        self._link: RedisLink | None = None
+        self._script: Script | None = None
 
     def open(self, url: str) -> None:
-        """Use the Redis at ``url`` (connections are made on first use)."""
-        self.attach(connect(url, self.budget, MAX_CONNECTIONS))
+        """Use the Redis at ``url``, one Redis or any node of a cluster (connections are made,
+        and which it is found out, on first use)."""
+        self.attach(RedisLink(url, self.budget, max_connections=MAX_CONNECTIONS))
 
-    def attach(self, client: aioredis.Redis) -> None:
-        self._client = client
-        self._script = client.register_script(TAKE)
+    def attach(self, client: Client | RedisLink) -> None:
+        self._link = client if isinstance(client, RedisLink) else RedisLink.of(client)
+        self._script = Script(TAKE)
 
     async def close(self) -> None:
-        client, self._client, self._script = self._client, None, None
-        if client is not None:
-            await client.aclose()
+        link, self._link, self._script = self._link, None, None
+        if link is not None:
+            await link.close()
 
     def ready(self) -> bool:
         """Whether to ask Redis now. True once per breaker reset period while it is open:
         the caller's take() is then the probe."""
-        if self._client is None:
+        if self._link is None:
             return False
         return self.breaker.allows_calls() or self.breaker.begin_probe()
 
@@ -129,18 +132,18 @@ class RedisTokens:
     async def take(self, key: str, rate: Rate, want: int) -> tuple[int, float] | None:
         """Up to ``want`` tokens of the bucket ``key``: (granted, seconds until the next
         token if none was), or None if Redis did not answer in time."""
-        client, script = self._client, self._script
-        if client is None or script is None:  # closed meanwhile (shutting down)
+        link, script = self._link, self._script
+        if link is None or script is None:  # closed meanwhile (shutting down)
             return None
         probing = self.probing
         args: list[str | int] = [repr(rate.interval * 1e6), rate.period * 1_000_000, want]
         try:
             async with asyncio.timeout(self.budget):
                 if probing:  # after an outage every pooled connection is dead
-                    await client.connection_pool.disconnect()
-                reply = await script(keys=[key], args=args)
+                    await link.reconnect()
+                reply = await link.run(script, [key], args)
             granted, wait = int(reply[0]), int(reply[1]) / 1e6
-        except (RedisError, OSError, TimeoutError) as exc:
+        except _FAILURES as exc:
             self._failed(type(exc).__name__)
             return None
         except Exception:  # a bug: reported, and the request is still served
