@@ -99,7 +99,11 @@ def create_app(
                 # (measured: 30-45 ms pauses every ~0.3 s under load).
                 gc.collect()
                 gc.freeze()
-            yield
+            try:
+                yield
+            finally:
+                if request_log is not None:
+                    request_log.flush()  # the lines still waiting (logs.RequestLog)
 
     app = FastAPI(
         title="eventapi",
@@ -136,6 +140,7 @@ def create_app(
     install_access(app, settings)
     app.add_middleware(HeadAsGet)
     request_log = RequestLog(settings.log_format) if settings.log_level in REQUEST_LEVELS else None
+    app.state.request_log = request_log
     app.add_middleware(ObserveMiddleware, metrics=metrics, request_log=request_log)
     return app
 

@@ -5,9 +5,11 @@
   request (a breaker opening, a store timeout, a traceback) names the request it hurt.
 - ``RequestLog`` writes the per-request line. It does not go through ``logging``: a
   LogRecord, its handler lock and its formatter cost more than the cached read they would
-  describe. Lines are built with plain string formatting and written once per event-loop
-  iteration, all of that iteration's lines in one write (so a burst costs one syscall, and
-  no line waits for a timer).
+  describe. Lines are built with plain string formatting and written together: at most
+  FLUSH_AFTER seconds after the first of them, or at once when FLUSH_LINES are waiting, and
+  at shutdown. One write per batch, not per request: a write per line (or per event-loop
+  iteration, which under load holds one or two requests) cost 6% of a cached read's
+  throughput in the bench; a process killed with SIGKILL loses at most the last batch.
 - ``log_config`` is the dictConfig `eventapi serve` gives uvicorn: its loggers and ours,
   one handler, text (readable in a terminal) or JSON (EVENTAPI_LOG_FORMAT=json, one object
   per line for aggregators).
@@ -85,13 +87,18 @@ def log_config(level: str, fmt: LogFormat) -> dict[str, Any]:
     }
 
 
+FLUSH_AFTER = 0.05  # seconds the first waiting line may wait
+FLUSH_LINES = 256  # lines that are written at once, however soon
+
+
 class RequestLog:
-    """The per-request line, batched per event-loop iteration (see the module docstring)."""
+    """The per-request line, written in batches (see the module docstring)."""
 
     def __init__(self, fmt: LogFormat, stream: TextIO | None = None) -> None:
         self._json = fmt == "json"
         self._stream = stream
         self._pending: list[str] = []
+        self._timer: asyncio.TimerHandle | None = None
         self._second = -1
         self._second_text = ""
 
@@ -129,11 +136,17 @@ class RequestLog:
             ).decode()
         else:
             line = f"{stamp} {client} {method} {route} {status} {ms:.1f}ms {cache} id={request_id}"
-        if not self._pending:
-            asyncio.get_running_loop().call_soon(self.flush)
-        self._pending.append(line)
+        pending = self._pending
+        pending.append(line)
+        if len(pending) == 1:
+            self._timer = asyncio.get_running_loop().call_later(FLUSH_AFTER, self.flush)
+        elif len(pending) >= FLUSH_LINES:
+            self.flush()
 
     def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if not self._pending:
             return
         text = "\n".join(self._pending) + "\n"

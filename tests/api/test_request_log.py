@@ -5,7 +5,7 @@ real `eventapi serve`, text and JSON: tests/cli/test_logs.py."""
 
 from __future__ import annotations
 
-import asyncio
+import io
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -14,25 +14,26 @@ import httpx
 import pytest
 
 from eventapi.events.store import EventStore
-from eventapi.logs import REQUEST_ID, RequestIdFilter
+from eventapi.logs import FLUSH_LINES, REQUEST_ID, RequestIdFilter, RequestLog
 from eventapi.settings import Settings
 from tests.support.api import EVENTS, event
-from tests.support.app import run_app
+from tests.support.app import RunningApp, run_app
 
 
 @pytest.fixture
-async def json_client(
+async def logged(
     store: EventStore, settings: Settings, fast_path: bool
-) -> AsyncIterator[httpx.AsyncClient]:
-    logged = settings.model_copy(update={"log_format": "json", "log_level": "info"})
-    async with run_app(logged, store, item_fast_path=fast_path) as running:
-        yield running.http
+) -> AsyncIterator[RunningApp]:
+    json_logs = settings.model_copy(update={"log_format": "json", "log_level": "info"})
+    async with run_app(json_logs, store, item_fast_path=fast_path) as running:
+        yield running
 
 
-async def request_lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, object]]:
-    """The request lines written so far. They are written at the end of the event-loop
-    iteration that produced them (logs.RequestLog): yield once so that it has ended."""
-    await asyncio.sleep(0)
+def request_lines(
+    running: RunningApp, capsys: pytest.CaptureFixture[str]
+) -> list[dict[str, object]]:
+    """The request lines so far: written now, not when the batch would be (logs.RequestLog)."""
+    running.app.state.request_log.flush()
     err = capsys.readouterr().err
     return [
         line
@@ -72,8 +73,9 @@ async def test_errors_carry_the_request_id_too(client: httpx.AsyncClient) -> Non
 
 
 async def test_one_json_line_per_request_with_every_field(
-    json_client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+    logged: RunningApp, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    json_client = logged.http
     created = (await json_client.post(EVENTS, json=event())).json()
     for n in (1, 2):
         response = await json_client.get(
@@ -82,7 +84,7 @@ async def test_one_json_line_per_request_with_every_field(
         assert response.status_code == 200
     await json_client.get(EVENTS, params={"limit": 5})
 
-    lines = await request_lines(capsys)
+    lines = request_lines(logged, capsys)
 
     assert [(line["method"], line["route"], line["status"]) for line in lines] == [
         ("POST", EVENTS, 201),
@@ -112,12 +114,12 @@ async def test_one_json_line_per_request_with_every_field(
 
 
 async def test_a_path_no_route_took_is_logged_escaped(
-    json_client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+    logged: RunningApp, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    response = await json_client.get("/nowhere%0aforged 200")
+    response = await logged.http.get("/nowhere%0aforged 200")
 
     assert response.status_code == 404
-    [line] = await request_lines(capsys)
+    [line] = request_lines(logged, capsys)
     assert line["route"] == "/nowhere\\nforged 200"
 
 
@@ -140,3 +142,30 @@ def test_the_filter_puts_the_current_request_id_on_a_record() -> None:
         REQUEST_ID.reset(token)
 
     assert record.request_id == "req-7"  # type: ignore[attr-defined]
+
+
+async def test_lines_wait_for_a_batch_and_are_all_written_at_shutdown(
+    store: EventStore, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    json_logs = settings.model_copy(update={"log_format": "json", "log_level": "info"})
+    async with run_app(json_logs, store) as running:
+        for n in range(3):
+            await running.http.get("/health", headers={"X-Request-ID": f"batch-{n}"})
+        assert "batch-" not in capsys.readouterr().err  # waiting for FLUSH_AFTER
+
+    ids = [json.loads(line)["request_id"] for line in capsys.readouterr().err.splitlines()]
+    assert [i for i in ids if i.startswith("batch-")] == ["batch-0", "batch-1", "batch-2"]
+
+
+async def test_a_full_batch_is_written_at_once() -> None:
+    sink = io.StringIO()
+    log = RequestLog("text", sink)
+    for n in range(FLUSH_LINES - 1):
+        log.write("c", "GET", "/health", 200, 0.001, "-", f"id-{n}")
+    assert sink.getvalue() == ""
+
+    log.write("c", "GET", "/health", 200, 0.001, "-", "last")
+
+    lines = sink.getvalue().splitlines()
+    assert len(lines) == FLUSH_LINES
+    assert lines[-1].endswith(" c GET /health 200 1.0ms - id=last")

@@ -21,6 +21,7 @@ import itertools
 import os
 import re
 import time
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -46,11 +47,27 @@ def request_id(scope: Scope) -> str:
     return new_request_id()
 
 
+# The latency histogram's children by (method, route, status), looked up without
+# prometheus_client's labels() (a lock and label checks on every request); bounded, since a
+# client chooses the method.
+_MAX_CHILDREN = 1024
+
+
 class ObserveMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics, request_log: RequestLog | None) -> None:
         self.app = app
         self.histogram = metrics.request_latency
         self.request_log = request_log
+        self._children: dict[tuple[str, str, int], Any] = {}
+
+    def _observe(self, method: str, route: str, status: int, elapsed: float) -> None:
+        key = (method, route, status)
+        child = self._children.get(key)
+        if child is None:
+            child = self.histogram.labels(method, route, str(status))
+            if len(self._children) < _MAX_CHILDREN:
+                self._children[key] = child
+        child.observe(elapsed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,16 +79,19 @@ class ObserveMiddleware:
         status = 500
         cache = "-"
 
+        logging = self.request_log is not None
+
         async def observed_send(message: Message) -> None:
             nonlocal status, cache
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", ()))
-                for name, value in headers:
-                    if name == b"x-cache":
-                        cache = value.decode("latin-1")
-                headers.append((b"x-request-id", rid.encode("ascii")))
-                message["headers"] = headers
+                headers = message.get("headers") or ()
+                if logging:
+                    for name, value in headers:
+                        if name == b"x-cache":
+                            cache = value.decode("latin-1")
+                # A new list: the fast path's headers may be shared by many responses.
+                message["headers"] = [*headers, (b"x-request-id", rid.encode("ascii"))]
             await send(message)
 
         try:
@@ -79,9 +99,7 @@ class ObserveMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = _route(scope)
-            self.histogram.labels(scope["method"], route or "unmatched", str(status)).observe(
-                elapsed
-            )
+            self._observe(scope["method"], route or "unmatched", status, elapsed)
             if self.request_log is not None:
                 client = scope.get("client")
                 self.request_log.write(
