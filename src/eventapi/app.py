@@ -10,7 +10,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from eventapi import __version__
+from eventapi import __version__, telemetry
 from eventapi.cache.factory import open_cache
 from eventapi.cache.guard import GuardedCache
 from eventapi.cache.readthrough import ReadThrough
@@ -115,6 +115,7 @@ def create_app(
         # FastAPI's pages load their code from CDNs: http/docs.py serves the package's own.
         docs_url=None,
         redoc_url=None,
+        **telemetry.fastapi_options(),
     )
     install_docs(app)  # before access and limits, which ask where the docs are
     app.state.settings = settings

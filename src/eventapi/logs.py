@@ -101,6 +101,8 @@ class RequestLog:
         self._timer: asyncio.TimerHandle | None = None
         self._second = -1
         self._second_text = ""
+        self._millisecond = -1
+        self._stamp = ""
 
     def write(
         self,
@@ -112,12 +114,15 @@ class RequestLog:
         cache: str,
         request_id: str,
     ) -> None:
-        now = time.time()
-        second = int(now)
-        if second != self._second:  # one strftime a second, not one a request
-            self._second = second
-            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        stamp = f"{self._second_text}.{int((now - second) * 1000):03d}Z"
+        millisecond = int(time.time() * 1000)
+        if millisecond != self._millisecond:  # under load, many lines share a millisecond
+            self._millisecond = millisecond
+            second, fraction = divmod(millisecond, 1000)
+            if second != self._second:  # one strftime a second, not one a request
+                self._second = second
+                self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._stamp = f"{self._second_text}.{fraction:03d}Z"
+        stamp = self._stamp
         ms = seconds * 1000
         if self._json:
             line = orjson.dumps(

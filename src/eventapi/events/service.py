@@ -108,31 +108,31 @@ class EventService:
         """The event's entry; a 404 entry (cached "not found" too) when there is none."""
 
         async def load() -> tuple[bytes, float]:
-            self._metrics.store_operations.labels("get").inc()
+            self._metrics.store_operation("get")
             event = await self._store.get(event_id)
             if event is None:
                 return Entry.build(404, b"").encode(), self._ttls.missing
             return Entry.build(200, render(event)).encode(), self._ttls.item
 
         read = await self._reads.read(item_key(event_id), load)
-        self._metrics.cache_requests.labels("item", read.outcome.lower()).inc()
+        self._metrics.cache_request("item", read.outcome)
         return Served(Entry.decode(read.value), read.outcome)
 
     async def list(self, query: EventQuery) -> Served:
         async def load() -> tuple[bytes, float]:
-            self._metrics.store_operations.labels("list").inc()
+            self._metrics.store_operation("list")
             page = await self._store.list(query)
             body = _EVENT_LIST.dump_json(page.items)
             link = page_links(query, page.total)
             return Entry.build(200, body, str(page.total), link).encode(), self._ttls.page
 
         read = await self._reads.read(list_key(query_digest(query)), load)
-        self._metrics.cache_requests.labels("list", read.outcome.lower()).inc()
+        self._metrics.cache_request("list", read.outcome)
         return Served(Entry.decode(read.value), read.outcome)
 
     async def create(self, data: EventCreate, key: IdempotencyKey | None = None) -> Written:
         if key is None:
-            self._metrics.store_operations.labels("create").inc()
+            self._metrics.store_operation("create")
             saved = await self._store.create(data)
             await self._invalidate(saved.event.id, saved.seq)
             return written(saved.event)
@@ -141,7 +141,7 @@ class EventService:
             raise IdempotencyKeyInFlight()
         self._in_flight.add(held)
         try:
-            self._metrics.store_operations.labels("create").inc()
+            self._metrics.store_operation("create")
             claim = Claim(key.scope, key.key, fingerprint(data), time.time())
             saved = await self._store.create_once(data, claim)
         finally:
@@ -166,7 +166,7 @@ class EventService:
         self, event_id: str, changes: dict[str, object], if_match: IfMatch | None
     ) -> Written:
         expected = await self._expected_version(event_id, if_match)
-        self._metrics.store_operations.labels("update").inc()
+        self._metrics.store_operation("update")
         try:
             saved = await self._store.update(event_id, changes, expected_version=expected)
         except VersionConflict as conflict:
@@ -183,7 +183,7 @@ class EventService:
 
     async def delete(self, event_id: str, if_match: IfMatch | None = None) -> None:
         expected = await self._expected_version(event_id, if_match)
-        self._metrics.store_operations.labels("delete").inc()
+        self._metrics.store_operation("delete")
         try:
             seq = await self._store.delete(event_id, expected_version=expected)
         except VersionConflict as conflict:
@@ -201,7 +201,7 @@ class EventService:
         PreconditionFailed, with the current ETag, when If-Match does not match now."""
         if if_match is None or if_match.any:
             return None
-        self._metrics.store_operations.labels("get").inc()
+        self._metrics.store_operation("get")
         current = await self._store.get_versioned(event_id)
         if current is None:
             raise PreconditionFailed(event_id, None)

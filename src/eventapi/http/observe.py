@@ -21,7 +21,6 @@ import itertools
 import os
 import re
 import time
-from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -47,27 +46,11 @@ def request_id(scope: Scope) -> str:
     return new_request_id()
 
 
-# The latency histogram's children by (method, route, status), looked up without
-# prometheus_client's labels() (a lock and label checks on every request); bounded, since a
-# client chooses the method.
-_MAX_CHILDREN = 1024
-
-
 class ObserveMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics, request_log: RequestLog | None) -> None:
         self.app = app
-        self.histogram = metrics.request_latency
+        self.metrics = metrics
         self.request_log = request_log
-        self._children: dict[tuple[str, str, int], Any] = {}
-
-    def _observe(self, method: str, route: str, status: int, elapsed: float) -> None:
-        key = (method, route, status)
-        child = self._children.get(key)
-        if child is None:
-            child = self.histogram.labels(method, route, str(status))
-            if len(self._children) < _MAX_CHILDREN:
-                self._children[key] = child
-        child.observe(elapsed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,7 +82,7 @@ class ObserveMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = _route(scope)
-            self._observe(scope["method"], route or "unmatched", status, elapsed)
+            self.metrics.observe_latency(scope["method"], route or "unmatched", status, elapsed)
             if self.request_log is not None:
                 client = scope.get("client")
                 self.request_log.write(
