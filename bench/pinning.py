@@ -1,9 +1,10 @@
 """Which CPUs the server side and the load generator get.
 
 On a small machine the load generator competes with the server for the same cores. With
-``taskset`` and at least two usable CPUs, the server side (uvicorn, redis-server) goes on
-the first CPU and the load generator on the others; otherwise nothing is pinned and the
-report says so.
+``taskset`` and at least two usable CPUs, the app server (uvicorn) goes on the first CPU
+and the load generator on the others; otherwise nothing is pinned and the report says so.
+redis-server goes with the load generator, not with the app: in production Redis is
+another machine, so its work must not be charged to the app's core.
 """
 
 from __future__ import annotations
@@ -48,8 +49,8 @@ class Pinning:
         if not self.active:
             return f"not pinned ({self.reason}): server and load generator share the CPUs"
         return (
-            f"server side (uvicorn, redis-server) on CPU {_cpu_list(self.server)}, "
-            f"load generator on CPU {_cpu_list(self.load)}"
+            f"app server (uvicorn) on CPU {_cpu_list(self.server)}, "
+            f"load generator and redis-server on CPU {_cpu_list(self.load)}"
         )
 
     def server_prefix(self) -> list[str]:
@@ -57,6 +58,10 @@ class Pinning:
         if not self.active or self.taskset is None:
             return []
         return [self.taskset, "-c", _cpu_list(self.server)]
+
+    def redis_prefix(self) -> list[str]:
+        """Command prefix for redis-server: off the app's CPU (see the module docstring)."""
+        return self.load_prefix()
 
     def load_prefix(self) -> list[str]:
         """Command prefix for an external load generator (wrk)."""

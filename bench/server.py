@@ -124,7 +124,7 @@ def redis(workdir: Path, pinning: Pinning) -> Iterator[str]:
     if REDIS_SERVER is None:
         raise ServerGone("redis-server is not installed (Debian package redis-server)")
     port = free_port()
-    cmd = [*pinning.server_prefix(), REDIS_SERVER, "--port", str(port), "--bind", HOST]
+    cmd = [*pinning.redis_prefix(), REDIS_SERVER, "--port", str(port), "--bind", HOST]
     cmd += ["--save", "", "--appendonly", "no", "--dir", str(workdir), "--logfile", ""]
     proc = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
