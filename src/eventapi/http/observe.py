@@ -7,7 +7,7 @@ One middleware does all three because each layer costs a call on the cached hit 
   random per-process prefix and a counter, unique across processes without a syscall per
   request. Echoed in the response's X-Request-ID, and on every log line written while
   the request is served (logs.REQUEST_ID).
-- **Latency**: the eventapi_request_seconds histogram, by method, route template and
+- **Latency**: the eventapi_request_duration_seconds histogram, by method, route template and
   status (the template, not the raw path, keeps the label set small).
 - **Request log** (logs.RequestLog, when EVENTAPI_LOG_LEVEL is info or debug): time,
   client address (after trusted proxies' X-Forwarded-For), method, route template (the
@@ -28,6 +28,7 @@ from eventapi.logs import REQUEST_ID, RequestLog
 from eventapi.metrics import Metrics
 
 _VALID_ID = re.compile(rb"[A-Za-z0-9._:=+/-]{1,128}")
+# Per process: uvicorn's --workers are spawned, so each imports this anew.
 _PREFIX = os.urandom(6).hex()
 _COUNTER = itertools.count(1)
 
