@@ -37,9 +37,19 @@ class LoadGenerator:
         on_response: OnResponse | None = None,
         time_limit: float = 120.0,
         host: str = "127.0.0.1",
+        rate: float | None = None,
     ) -> None:
         if (duration is None) == (requests is None):
             raise ValueError("give exactly one of duration and requests")
+        if rate is not None and (duration is None or rate <= 0):
+            raise ValueError("a fixed rate needs a duration and a positive rate")
+        # Open loop: request n is due at start + n / rate, whatever the answers before it,
+        # and its latency counts from then: a server that falls behind is charged the
+        # queueing its clients would see (no coordinated omission). The connections only
+        # bound how many are in flight.
+        self.rate = rate
+        self._next = 0
+        self._start_ns = 0
         self.host, self.port, self.choose = host, port, choose
         self.connections = connections
         self.duration, self.total = duration, requests
@@ -68,6 +78,9 @@ class LoadGenerator:
         return req, head.encode() + b"\r\n" + req.body
 
     def _more(self) -> bool:
+        if self.rate is not None:  # the next request must be due before the deadline
+            due = self._start_ns + self._next * 1e9 / self.rate
+            return due < self._deadline * 1e9
         if self.total is None:
             return time.perf_counter() < self._deadline
         self._issued += 1
@@ -82,7 +95,14 @@ class LoadGenerator:
         try:
             while self._more():
                 req, raw = self._raw(self.choose())
-                t0 = time.perf_counter_ns()
+                if self.rate is None:
+                    t0 = time.perf_counter_ns()
+                else:
+                    t0 = self._start_ns + int(self._next * 1e9 / self.rate)
+                    self._next += 1
+                    wait = (t0 - time.perf_counter_ns()) / 1e9
+                    if wait > 0:
+                        await asyncio.sleep(wait)
                 try:
                     writer.write(raw)
                     head = await reader.readuntil(b"\r\n\r\n")
@@ -113,6 +133,7 @@ class LoadGenerator:
         opened = [c for c in conns if not isinstance(c, BaseException)]
         self.errors += len(conns) - len(opened)
         started = time.perf_counter()
+        self._start_ns = int(started * 1e9)
         self._deadline = started + (self.duration or 0.0)
         tasks = [asyncio.create_task(self._worker(r, w)) for r, w in opened]
         try:

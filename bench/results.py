@@ -24,6 +24,10 @@ SCENARIOS: dict[str, str] = {
     "stampede-redis": "5 cold-key stampede",
     "lists-cached": "6 list queries, cached",
     "lists-uncached": "6 list queries, uncached",
+    "rate50-item": "9 cached item GET at 50% of its max, open loop",
+    "rate80-item": "9 cached item GET at 80% of its max, open loop",
+    "rate50-list": "9 cached list GET at 50% of its max, open loop",
+    "rate80-list": "9 cached list GET at 80% of its max, open loop",
     "slow-cached": "7 cached item GET, {latency} store",
     "slow-uncached": "7 uncached item GET, {latency} store",
     "floor-workers": "8 floor, {workers} workers",
@@ -74,10 +78,11 @@ def floor_rps(rows: list[Row]) -> dict[tuple[str, int], list[float]]:
 
 def set_ratios(rows: list[Row]) -> None:
     """requests/s over the mean of the floor's measurements with the same load generator
-    and connection count (the floor is measured at the start and at the end of a run)."""
+    and connection count (the floor is measured at the start and at the end of a run).
+    Not for a stampede, nor for an open-loop row, whose rate was chosen, not reached."""
     floors = floor_rps(rows)
     for row in rows:
-        if row.load is not None and not row.key.startswith("stampede"):
+        if row.load is not None and not row.key.startswith(("stampede", "rate")):
             same = floors.get((row.load.generator, row.load.connections))
             if same:
                 row.ratio = row.load.rps / (sum(same) / len(same))

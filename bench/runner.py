@@ -17,7 +17,7 @@ from bench.pinning import Pinning
 from bench.results import Row, label, set_ratios
 from bench.scenarios import Bench
 from bench.seed import generate, seed_file
-from bench.workloads import hot_set, item_paths
+from bench.workloads import LIST_QUERIES, hot_set, item_paths
 
 
 def say(text: str) -> None:
@@ -90,9 +90,22 @@ class _Run:
         with server.uvicorn(server.FLOOR, floor_env, self.workdir, self.pinning) as port:
             self.add(*scenarios.floor_rows(b, port, hot))
         with self.app("memory", "memory://") as port:
-            self.add(b.measure("cached-memory", "memory", port, hot, route="item"))
+            item = b.measure("cached-memory", "memory", port, hot, route="item")
+            self.add(item)
             self.add(b.measure("cached-c1", "memory", port, hot, route="item", connections=1))
-            self.add(scenarios.lists(b, "lists-cached", "memory", port))
+            page = scenarios.lists(b, "lists-cached", "memory", port)
+            self.add(page)
+            # Latency at a fixed arrival rate (closed-loop rows hide queueing).
+            for share in (0.5, 0.8):
+                pct = round(share * 100)
+                self.add(
+                    scenarios.fixed_rate(b, f"rate{pct}-item", "memory", port, hot, item, share)
+                )
+                self.add(
+                    scenarios.fixed_rate(
+                        b, f"rate{pct}-list", "memory", port, LIST_QUERIES, page, share
+                    )
+                )
             self.add(scenarios.zipf(b, "zipf-memory", "memory", port, titles))
             self.add(scenarios.stampede_row(b, "stampede-memory", "memory", port, *stampede))
         # The same hits with the request log on (logs.RequestLog), as `eventapi serve` runs.

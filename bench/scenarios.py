@@ -55,9 +55,15 @@ class Bench:
         connections: int,
         duration: float,
         on_response: OnResponse | None = None,
+        rate: float | None = None,
     ) -> LoadResult:
         gen = LoadGenerator(
-            port, choose, connections=connections, duration=duration, on_response=on_response
+            port,
+            choose,
+            connections=connections,
+            duration=duration,
+            on_response=on_response,
+            rate=rate,
         )
         with self.pinning.load_affinity():
             return run_load(gen)
@@ -140,4 +146,20 @@ def stampede_row(
         f"{result.load.requests} concurrent GETs of one id right after a write, "
         f"store reads: {result.delta.store_reads}; stale reads: {result.stale}"
     )
+    return row
+
+
+def fixed_rate(
+    b: Bench, key: str, cache: str, port: int, paths: Sequence[str], of: Row | None, share: float
+) -> Row:
+    """Latency at ``share`` of the throughput ``of`` measured (closed loop) on the same
+    requests: an open-loop load at that fixed rate, each latency counted from when its
+    request was due."""
+    if of is None or of.load is None or not of.load.rps:
+        return Row(key, b.label(key), cache, skipped="its closed-loop row did not run")
+    rate = of.load.rps * share
+    b.python(port, uniform(paths, seed=3), b.connections, b.warmup)
+    load = b.python(port, uniform(paths, seed=4), b.connections, b.duration, rate=rate)
+    row = Row(key, b.label(key), cache, load)
+    row.note = f"open loop at {rate:,.0f} req/s ({share:.0%} of the closed-loop rate)"
     return row

@@ -86,3 +86,37 @@ def test_percentile_is_nearest_rank() -> None:
 
 def test_floor_body_is_a_cached_event_get() -> None:
     assert floor.BODY.startswith(b'{"id":"68ed254e36d0233aa05afbe9","title":"Music Festival"')
+
+
+def test_a_fixed_rate_sends_on_schedule_and_charges_queueing_to_latency() -> None:
+    # A server that takes HOLD per request on its one connection: half the offered rate.
+    hold, rate, seconds = 0.02, 100.0, 0.5
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                await asyncio.sleep(hold)
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass  # the generator is done and hung up
+        finally:
+            writer.close()
+
+    async def main() -> tuple[float, int]:
+        listener = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        async with listener:
+            gen = LoadGenerator(port, lambda: "/x", connections=1, duration=seconds, rate=rate)
+            result = await gen.run()
+        return max(gen.latencies) / 1e9, result.requests
+
+    slowest, sent = asyncio.run(main())
+
+    assert sent == rate * seconds  # every request due before the deadline, none more
+    # Closed loop each would take HOLD; open loop the last waits for the 49 before it.
+    assert slowest > (sent * hold - seconds) * 0.8
+
+
+def test_a_fixed_rate_needs_a_duration() -> None:
+    with pytest.raises(ValueError, match="fixed rate"):
+        LoadGenerator(1, lambda: "/x", requests=10, rate=100.0)
