@@ -99,6 +99,16 @@ class Server:
                 pytest.fail(f"server exited with {code} before it was ready:\n{self.output()}")
         pytest.fail(f"server not ready within {READY_WITHIN}s:\n{self.output()}")
 
+    def wait_for_line(self, marker: str, within: float = 5.0) -> str:
+        """The first output line with ``marker``, polling the log until it is written."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            for line in self.output().splitlines():
+                if marker in line:
+                    return line
+            time.sleep(0.02)
+        pytest.fail(f"no line with {marker!r} within {within}s:\n{self.output()}")
+
     def stop(self, sig: int) -> int:
         self.proc.send_signal(sig)
         return self.proc.wait(timeout=STOP_WITHIN)

@@ -5,7 +5,6 @@ honoured only from EVENTAPI_TRUSTED_PROXIES."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from eventapi.http.access import OPEN_WARNING
-from tests.cli.helpers import EVENTAPI, PYTHON, Server, free_port, run
+from tests.cli.helpers import EVENTAPI, PYTHON, free_port, run
 from tests.multiprocess.cluster import serve
 from tests.support.api import EVENTS, event
 
@@ -84,16 +83,6 @@ def test_a_bad_access_setting_stops_start_up_in_one_line(
         assert key not in done.stdout + done.stderr
 
 
-def wait_for_line(server: Server, marker: str, within: float = 5.0) -> str:
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        for line in server.output().splitlines():
-            if marker in line:
-                return line
-        time.sleep(0.02)
-    pytest.fail(f"no line with {marker!r} within {within}s:\n{server.output()}")
-
-
 def test_production_with_keys_serves_and_never_logs_a_key(
     server_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -121,7 +110,7 @@ def test_production_with_keys_serves_and_never_logs_a_key(
             f"{EVENTS}/{event_id}", headers={"X-API-Key": OLD_KEY, "X-Request-ID": "delete-1"}
         )
         assert deleted.status_code == 200
-        wait_for_line(server, "id=delete-1")
+        server.wait_for_line("id=delete-1")
         output = server.output()
 
     assert "Application startup complete" in output
@@ -137,7 +126,7 @@ def test_without_keys_start_up_warns_once(server_env: dict[str, str], tmp_path: 
     ):
         server.wait_ready()
         assert http.post(EVENTS, json=event()).status_code == 201
-        wait_for_line(server, f"POST {EVENTS} 201")
+        server.wait_for_line(f"POST {EVENTS} 201")
         output = server.output()
 
     warnings = [line for line in output.splitlines() if OPEN_WARNING in line]
@@ -169,7 +158,7 @@ def test_x_forwarded_for_only_from_trusted_proxies(
         server.wait_ready()
         assert http.get("/health", headers=headers).status_code == 200
         # The request log names the client uvicorn settled on, after the timestamp.
-        line = wait_for_line(server, f"id={probe}")
+        line = server.wait_for_line(f"id={probe}")
 
     client = line.split()[1]
     if honoured:

@@ -5,13 +5,11 @@ request id, echoed in X-Request-ID; uvicorn's own access line is gone (no double
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.cli.helpers import Server
 from tests.multiprocess.cluster import serve
 from tests.support.api import EVENTS, event
 
@@ -20,17 +18,6 @@ from tests.support.api import EVENTS, event
 def server_env(env: dict[str, str]) -> dict[str, str]:
     # Unbuffered, so the log can be read while the server runs.
     return {**env, "EVENTAPI_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1"}
-
-
-def wait_for(server: Server, marker: str, within: float = 5.0) -> list[str]:
-    """The server's output lines once one of them has ``marker``."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        lines = server.output().splitlines()
-        if any(marker in line for line in lines):
-            return lines
-        time.sleep(0.02)
-    pytest.fail(f"no line with {marker!r} within {within}s:\n{server.output()}")
 
 
 def test_json_logs_are_one_object_per_line_with_the_request_id(
@@ -46,7 +33,8 @@ def test_json_logs_are_one_object_per_line_with_the_request_id(
         assert created.headers["x-request-id"] == "create-1"
         read = http.get(f"{EVENTS}/{created.json()['id']}", headers={"X-Request-ID": "read-1"})
         assert read.headers["x-request-id"] == "read-1"
-        lines = wait_for(server, '"read-1"')
+        server.wait_for_line('"read-1"')
+        lines = server.output().splitlines()
 
     records = [json.loads(line) for line in lines]  # every line, uvicorn's included
     assert {"Application startup complete."} <= {r.get("message") for r in records}
@@ -67,7 +55,8 @@ def test_text_logs_are_one_readable_line_per_request(
     ):
         server.wait_ready()
         assert http.get("/health", headers={"X-Request-ID": "probe-1"}).status_code == 200
-        lines = wait_for(server, "id=probe-1")
+        server.wait_for_line("id=probe-1")
+        lines = server.output().splitlines()
 
     [line] = [line for line in lines if "id=probe-1" in line]
     stamp, client, method, route, status, duration, cache, rid = line.split()
