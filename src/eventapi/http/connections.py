@@ -12,8 +12,9 @@ keep-alive timeout). Past it the client gets a 408 and the connection is closed.
 whose head is complete is never cut by it: a slow store or a slow response is bounded
 elsewhere (EVENTAPI_STORE_TIMEOUT), and a body by EVENTAPI_MAX_BODY_BYTES.
 
-`eventapi serve` installs it (cli.py). Behind a reverse proxy the proxy's own header timeout
-does the same job at the edge (README, Deploy).
+It also sends each response with one write (coalesce.py). `eventapi serve` installs it
+(cli.py). Behind a reverse proxy the proxy's own header timeout does the same job at the
+edge (README, Deploy).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import json
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from eventapi.http.coalesce import CoalescingTransport
 from eventapi.settings import Settings
 
 #: What `uvicorn.run(http=...)` is given: a string, so `--workers` processes import it.
@@ -58,7 +60,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     _header_deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(CoalescingTransport(transport, self.loop))
         self._arm_header_deadline()
 
     def on_message_begin(self) -> None:
