@@ -44,7 +44,7 @@ async def client(
     store: EventStore, settings: Settings, fast_path: bool
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The real app, lifespan included, over the parametrised store backend."""
-    async with run_app(settings, store, item_fast_path=fast_path) as running:
+    async with run_app(settings, store, fast_path=fast_path) as running:
         yield running.http
 
 

@@ -20,7 +20,7 @@ from eventapi.events.store import EventStore
 from eventapi.http.access import install_access
 from eventapi.http.body_limit import install_body_limit
 from eventapi.http.docs import install_docs
-from eventapi.http.fastpath import ItemReadFastPath
+from eventapi.http.fastpath import KnownQueries, ReadFastPath
 from eventapi.http.head import HeadAsGet
 from eventapi.http.health import router as health_router
 from eventapi.http.limits import install_limits
@@ -61,12 +61,13 @@ def create_app(
     *,
     store: StoreOpener = open_store,
     cache: CacheOpener = open_cache,
-    item_fast_path: bool = True,
+    fast_path: bool = True,
     freeze_gc: bool = False,
 ) -> FastAPI:
     """``store`` and ``cache`` open the clients (tests and the benchmark inject their own).
-    ``item_fast_path=False`` leaves GET /api/events/{id} to the FastAPI route (the API tests
-    run both ways). ``freeze_gc``: for the one app a server process runs (app_from_env)."""
+    ``fast_path=False`` leaves the cached reads (GET /api/events/{id}, GET /api/events) to
+    the FastAPI routes (the API tests run both ways). ``freeze_gc``: for the one app a
+    server process runs (app_from_env)."""
     settings = settings or Settings()
     metrics = Metrics()
 
@@ -131,12 +132,13 @@ def create_app(
         for route in router.routes
         if isinstance(route, APIRoute)
     ]
-    # Outermost last: observe (id, latency, log) -> HEAD as GET -> access -> limits -> item
+    # Outermost last: observe (id, latency, log) -> HEAD as GET -> access -> limits -> read
     # fast path -> body limit -> FastAPI. A HEAD is a GET to everything inside HeadAsGet
     # (http/head.py).
     install_body_limit(app, settings.max_body_bytes)
-    if item_fast_path:
-        app.add_middleware(ItemReadFastPath)
+    app.state.known_queries = KnownQueries()  # learned by the list route
+    if fast_path:
+        app.add_middleware(ReadFastPath, known=app.state.known_queries)
     install_limits(app, settings)
     install_access(app, settings)
     app.add_middleware(HeadAsGet)

@@ -25,7 +25,7 @@ async def flaky_app(
     flaky: FlakyStore, settings: Settings, fast_path: bool
 ) -> AsyncIterator[ASGIApp]:
     """The real app over ``flaky``, its lifespan started."""
-    app = create_app(settings, store=injected(flaky), item_fast_path=fast_path)
+    app = create_app(settings, store=injected(flaky), fast_path=fast_path)
     async with started(app) as asgi:
         yield asgi
 
@@ -40,7 +40,7 @@ async def flaky_client(flaky_app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
 async def app_client(settings: Settings, fast_path: bool) -> AsyncIterator[httpx.AsyncClient]:
     """The app exactly as configured by ``settings`` (its own SQLite file), not parametrised
     by store: for behaviour that does not depend on the store backend."""
-    async with serve(create_app(settings, item_fast_path=fast_path)) as http:
+    async with serve(create_app(settings, fast_path=fast_path)) as http:
         yield http
 
 
@@ -51,7 +51,7 @@ async def gated_client(
     """The app over the parametrised store, wrapped so a test can pause a store call."""
     gated = GatedStore(store)
     try:
-        async with run_app(settings, gated, item_fast_path=fast_path) as running:
+        async with run_app(settings, gated, fast_path=fast_path) as running:
             yield running.http, gated
     finally:
         gated.open_all()

@@ -62,7 +62,7 @@ def access_settings(tmp_path: Path, keys: str = f"{KEY}, {OLD_KEY}", **extra: An
 @pytest.fixture
 async def keyed(tmp_path: Path, fast_path: bool) -> AsyncIterator[httpx.AsyncClient]:
     """The app with two keys (a rotation in progress) and public reads."""
-    async with serve(create_app(access_settings(tmp_path), item_fast_path=fast_path)) as http:
+    async with serve(create_app(access_settings(tmp_path), fast_path=fast_path)) as http:
         yield http
 
 
@@ -70,7 +70,7 @@ async def keyed(tmp_path: Path, fast_path: bool) -> AsyncIterator[httpx.AsyncCli
 async def private(tmp_path: Path, fast_path: bool) -> AsyncIterator[httpx.AsyncClient]:
     """The app with keys and EVENTAPI_PUBLIC_READS=false."""
     settings = access_settings(tmp_path, public_reads=False)
-    async with serve(create_app(settings, item_fast_path=fast_path)) as http:
+    async with serve(create_app(settings, fast_path=fast_path)) as http:
         yield http
 
 

@@ -22,7 +22,7 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from eventapi.events.store import EventStore
-from eventapi.http.fastpath import ItemReadFastPath
+from eventapi.http.fastpath import KnownQueries, ReadFastPath
 from eventapi.http.head import HeadAsGet
 from eventapi.settings import Settings
 from tests.api.helpers import assert_problem, total
@@ -212,7 +212,7 @@ async def test_100k_nested_arrays_are_refused_at_once(
     # at level 1025, whatever follows (json.loads would have raised RecursionError).
     depth = 100_000
     roomy = settings.model_copy(update={"max_body_bytes": 4 * depth})
-    async with run_app(roomy, store, item_fast_path=fast_path) as running:
+    async with run_app(roomy, store, fast_path=fast_path) as running:
         started_at = time.perf_counter()
         response = await running.http.post(
             EVENTS,
@@ -457,7 +457,7 @@ async def test_head_of_an_item_is_answered_by_the_fast_path_without_routing(
             await send({"type": "http.response.start", "status": 204, "headers": []})
             await send({"type": "http.response.body", "body": b""})
 
-        layers = HeadAsGet(ItemReadFastPath(router))
+        layers = HeadAsGet(ReadFastPath(router, KnownQueries()))
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
             scope["app"] = running.app

@@ -320,7 +320,7 @@ async def strict(
     settings = Settings(
         database_url=f"sqlite:///{tmp_path}/app.db", cache_url="memory://", require_if_match=True
     )
-    async with run_app(settings, store, item_fast_path=fast_path) as running:
+    async with run_app(settings, store, fast_path=fast_path) as running:
         yield running.http
 
 

@@ -60,7 +60,7 @@ class Running:
 
 @asynccontextmanager
 async def running(settings: Settings, fast_path: bool = True) -> AsyncIterator[Running]:
-    app = create_app(settings, item_fast_path=fast_path)
+    app = create_app(settings, fast_path=fast_path)
     async with started(app) as asgi:
         yield Running(app, asgi)
 

@@ -25,7 +25,7 @@ async def logged(
     store: EventStore, settings: Settings, fast_path: bool
 ) -> AsyncIterator[RunningApp]:
     json_logs = settings.model_copy(update={"log_format": "json", "log_level": "info"})
-    async with run_app(json_logs, store, item_fast_path=fast_path) as running:
+    async with run_app(json_logs, store, fast_path=fast_path) as running:
         yield running
 
 

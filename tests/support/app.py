@@ -76,9 +76,9 @@ class RunningApp:
 
 @asynccontextmanager
 async def run_app(
-    settings: Settings, store: EventStore, *, item_fast_path: bool = True
+    settings: Settings, store: EventStore, *, fast_path: bool = True
 ) -> AsyncIterator[RunningApp]:
     """The real app over ``store`` (opened and closed by the caller), lifespan included."""
-    app = create_app(settings, store=injected(store), item_fast_path=item_fast_path)
+    app = create_app(settings, store=injected(store), fast_path=fast_path)
     async with serve(app) as http:
         yield RunningApp(app, http, settings)

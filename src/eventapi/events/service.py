@@ -22,6 +22,7 @@ process gets IdempotencyKeyInFlight at once, on every backend, without asking th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ def written(event: EventRead) -> Written:
     return Written(event.id, body, strong_etag(body))
 
 
+@functools.lru_cache(maxsize=1024)  # a frozen model: hashable; the hot pages repeat
 def query_digest(query: EventQuery) -> str:
     # The validated model has every default filled and a fixed field order, so equivalent
     # query strings (any parameter order, explicit defaults) share one key.

@@ -1,12 +1,18 @@
-"""GET /api/events/{id} straight from the service, without FastAPI's routing, dependency
-solving and Request/Response objects.
+"""Cached reads straight from the service, without FastAPI's routing, dependency solving,
+query validation and Request/Response objects: GET /api/events/{id} and GET /api/events.
 
 A cache hit is the hot path of the whole API, and on it FastAPI's per-request machinery
 costs several times the work of the hit itself (see docs/benchmarks.md). This middleware
-answers exactly the requests the FastAPI route would answer with 200, 304 or a domain
-error, by the same function (events/responses.py: item_parts); anything else (a malformed
-id, another method or path) goes on to FastAPI, which stays the documented route. The API
-test suite runs with and without it, so the two stay one contract.
+answers exactly the requests the FastAPI routes would answer with 200, 304 or a domain
+error, by the same functions (events/responses.py); anything else goes on to FastAPI, which
+stays the documented route. The API test suite runs with and without it, so the two stay
+one contract.
+
+- One event: any well-formed id (a malformed one, another method or path goes on).
+- A list: only a query string the route has already validated, byte for byte
+  (KnownQueries). The route learns each one from its own validation, so the fast path
+  never parses a query itself and cannot read one differently: a query string it has not
+  seen, or one that did not validate, goes to the route, which answers it (422 included).
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventapi.errors import EventApiError
 from eventapi.events.links import EVENTS_PATH
-from eventapi.events.responses import EVENT_ID, Parts, item_parts
+from eventapi.events.responses import EVENT_ID, Parts, item_parts, served_parts
+from eventapi.events.schemas import EventQuery
 from eventapi.events.service import EventService
 from eventapi.http.problems import problem_parts
 
@@ -27,37 +34,78 @@ _ID = re.compile(EVENT_ID)
 _ID_END = len(PREFIX) + 24
 
 
-class ItemReadFastPath:
-    def __init__(self, app: ASGIApp) -> None:
+class KnownQueries:
+    """Raw list query strings and what the route validated each to, at most ``size`` of
+    them (the oldest learned goes first): bounded, whatever clients send."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._known: dict[bytes, EventQuery] = {}
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def get(self, raw: bytes) -> EventQuery | None:
+        return self._known.get(raw)
+
+    def learn(self, raw: bytes, query: EventQuery) -> None:
+        if raw not in self._known and len(self._known) >= self.size:
+            del self._known[next(iter(self._known))]
+        self._known[raw] = query
+
+
+class ReadFastPath:
+    def __init__(self, app: ASGIApp, known: KnownQueries) -> None:
         self.app = app
+        self.known = known
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if (
-            scope["type"] == "http"
-            and scope["method"] == "GET"
-            and len(path) == _ID_END
-            and path.startswith(PREFIX)
-            and _ID.fullmatch(path, len(PREFIX))
-        ):
-            scope["eventapi.route"] = ROUTE
-            await self._serve(scope, send, path[len(PREFIX) :])
-        else:
-            await self.app(scope, receive, send)
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path: str = scope["path"]
+            if (
+                len(path) == _ID_END
+                and path.startswith(PREFIX)
+                and _ID.fullmatch(path, len(PREFIX))
+            ):
+                scope["eventapi.route"] = ROUTE
+                await self._item(scope, send, path[len(PREFIX) :])
+                return
+            if path == EVENTS_PATH and (query := self.known.get(scope["query_string"])):
+                scope["eventapi.route"] = EVENTS_PATH
+                await self._list(scope, send, query)
+                return
+        await self.app(scope, receive, send)
 
-    async def _serve(self, scope: Scope, send: Send, event_id: str) -> None:
+    async def _item(self, scope: Scope, send: Send, event_id: str) -> None:
         service: EventService = scope["app"].state.service
-        if_none_match = None
-        for name, value in scope["headers"]:
-            if name == b"if-none-match":
-                if_none_match = value.decode("latin-1")
         parts: Parts
         try:
-            parts = await item_parts(service, event_id, if_none_match, scope["path"])
+            parts = await item_parts(service, event_id, _if_none_match(scope), scope["path"])
         except EventApiError as exc:
             parts = problem_parts(exc, scope["path"])
-        status, headers, body = parts
-        raw = [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()]
-        raw.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": raw})
-        await send({"type": "http.response.body", "body": body})
+        await _send(send, parts)
+
+    async def _list(self, scope: Scope, send: Send, query: EventQuery) -> None:
+        service: EventService = scope["app"].state.service
+        parts: Parts
+        try:
+            parts = served_parts(await service.list(query), _if_none_match(scope))
+        except EventApiError as exc:
+            parts = problem_parts(exc, scope["path"])
+        await _send(send, parts)
+
+
+def _if_none_match(scope: Scope) -> str | None:
+    value = None
+    for name, raw in scope["headers"]:
+        if name == b"if-none-match":
+            value = raw.decode("latin-1")
+    return value
+
+
+async def _send(send: Send, parts: Parts) -> None:
+    status, headers, body = parts
+    raw = [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
