@@ -1,7 +1,9 @@
 """App factories the benchmark serves with ``uvicorn --factory``, built through
 create_app's injection points (the product has no benchmark-only setting).
 
-The app without added latency is the product's own ``eventapi.app:app_from_env``.
+The app without added latency is the product's own ``eventapi.app:app_from_env``, started
+with ``eventapi serve``. slow_app is a factory the console script cannot start: uvicorn
+serves it with the protocol class and options `eventapi serve` passes (server.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The floor: a bare ASGI app answering every request with the constant bytes of a cached
 event GET, so the app's cached GET can be compared with what this server stack can do at
-best. Served by the same uvicorn command line as the app (``bench.floor:app``).
+best. Served by uvicorn with the protocol class and options `eventapi serve` gives the app
+(``bench.floor:app``; server.py), and by granian for the server comparison.
 """
 
 from __future__ import annotations

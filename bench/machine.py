@@ -41,6 +41,9 @@ def _redis_version() -> str:
     return version.removeprefix("v=") or out.stdout.strip()
 
 
+OTHERS = ("granian", "fastapi-cache2")
+
+
 def describe(generator: str) -> list[tuple[str, str]]:
     cpu = _proc_field("/proc/cpuinfo", "model name") or platform.processor() or "unknown"
     memory = _proc_field("/proc/meminfo", "MemTotal")
@@ -60,6 +63,7 @@ def describe(generator: str) -> list[tuple[str, str]]:
         ("OS", platform.platform()),
         ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
         ("libraries", f"{versions}, orjson {_version('orjson')}, redis-py {_version('redis')}"),
+        ("other servers, peers", ", ".join(f"{p} {_version(p)}" for p in OTHERS)),
         ("redis-server", _redis_version()),
         ("load generator", load),
     ]

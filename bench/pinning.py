@@ -1,7 +1,7 @@
 """Which CPUs the server side and the load generator get.
 
 On a small machine the load generator competes with the server for the same cores. With
-``taskset`` and at least two usable CPUs, the app server (uvicorn) goes on the first CPU
+``taskset`` and at least two usable CPUs, the server under test goes on the first CPU
 and the load generator on the others; otherwise nothing is pinned and the report says so.
 redis-server goes with the load generator, not with the app: in production Redis is
 another machine, so its work must not be charged to the app's core.
@@ -49,7 +49,7 @@ class Pinning:
         if not self.active:
             return f"not pinned ({self.reason}): server and load generator share the CPUs"
         return (
-            f"app server (uvicorn) on CPU {_cpu_list(self.server)}, "
+            f"server under test (uvicorn or granian) on CPU {_cpu_list(self.server)}, "
             f"load generator and redis-server on CPU {_cpu_list(self.load)}"
         )
 

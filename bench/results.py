@@ -5,15 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bench.client import Delta
+from bench.options import SLOW_CONNECTIONS
 from bench.stats import LoadResult
 
-# key -> label, in table order. The {latency} placeholder is the simulated store latency.
+# key -> label. {latency}: the simulated store latency; {workers}: --workers; {many}:
+# SLOW_CONNECTIONS. The table lists rows in the order the run measures them.
 SCENARIOS: dict[str, str] = {
     "floor": "1 floor: bare ASGI app, same bytes",
     "floor-python": "1b floor, bundled Python generator",
     "floor-end": "1c floor again, at the end of the run",
+    "floor-granian": "1d floor on granian",
     "cached-memory": "2 cached item GET, hot set",
+    "cached-granian": "2 cached item GET, hot set, on granian",
     "cached-redis": "2 cached item GET, hot set",
+    "peer-tutorial": "10 peer: tutorial cache-aside, item GET, hot set",
+    "peer-fastapi-cache": "10 peer: fastapi-cache2 @cache, item GET, hot set",
     "cached-c1": "2 cached item GET, concurrency 1",
     "cached-logged": "2 cached item GET, request log on",
     "uncached": "3 uncached item GET",
@@ -30,9 +36,14 @@ SCENARIOS: dict[str, str] = {
     "rate80-list": "9 cached list GET at 80% of its max, open loop",
     "slow-cached": "7 cached item GET, {latency} store",
     "slow-uncached": "7 uncached item GET, {latency} store",
+    "slow-cached-many": "7 cached item GET, {latency} store, {many} connections",
+    "slow-uncached-many": "7 uncached item GET, {latency} store, {many} connections",
     "floor-workers": "8 floor, {workers} workers",
     "cached-workers": "8 cached item GET, {workers} workers",
 }
+# Rows measured against a redis-server (skipped when it is not installed), in run order.
+NEEDS_REDIS = ("cached-redis", "zipf-redis", "stampede-redis", "peer-tutorial",
+               "peer-fastapi-cache", "zipf-two")  # fmt: skip
 # Rows every run has (the others depend on the options and on wrk being used).
 ALWAYS = [k for k in SCENARIOS if k not in {"floor-python", "floor-workers", "cached-workers"}]
 
@@ -61,7 +72,9 @@ class Row:
 
 
 def label(key: str, latency_ms: float, workers: int) -> str:
-    return SCENARIOS[key].format(latency=f"{latency_ms:g} ms", workers=workers)
+    return SCENARIOS[key].format(
+        latency=f"{latency_ms:g} ms", workers=workers, many=SLOW_CONNECTIONS
+    )
 
 
 FLOORS = ("floor", "floor-python", "floor-end")
@@ -86,3 +99,16 @@ def set_ratios(rows: list[Row]) -> None:
             same = floors.get((row.load.generator, row.load.connections))
             if same:
                 row.ratio = row.load.rps / (sum(same) / len(same))
+
+
+# granian row -> the uvicorn row it repeats on another server (same app, same load).
+ON_UVICORN = {"floor-granian": "floor", "cached-granian": "cached-memory"}
+
+
+def server_change(row: Row, uvicorn_row: Row | None) -> float | None:
+    """requests/s of ``row`` over ``uvicorn_row``'s, minus 1; None unless both ran."""
+    if row.load is None or uvicorn_row is None or uvicorn_row.load is None:
+        return None
+    if not uvicorn_row.load.rps:
+        return None
+    return row.load.rps / uvicorn_row.load.rps - 1

@@ -12,12 +12,25 @@ from pathlib import Path
 
 from bench import report, scenarios, server, table, wrk
 from bench.client import ServerGone
-from bench.options import Options
+from bench.options import SLOW_CONNECTIONS, Options
 from bench.pinning import Pinning
-from bench.results import Row, label, set_ratios
+from bench.results import NEEDS_REDIS, Row, label, server_change, set_ratios
 from bench.scenarios import Bench
 from bench.seed import generate, seed_file
 from bench.workloads import LIST_QUERIES, hot_set, item_paths
+
+PEER_NOTES = {
+    "peer-tutorial": "bench/peers.py: Redis GET, json.loads, a Pydantic model FastAPI serialises",
+    "peer-fastapi-cache": "bench/peers.py: fastapi-cache2 @cache on its RedisBackend",
+}
+
+
+def vs_uvicorn(row: Row, uvicorn_row: Row | None) -> str:
+    """How ``row`` (on granian) compares with the same measurement on uvicorn."""
+    change = server_change(row, uvicorn_row)
+    if change is None:
+        return "granian; no uvicorn measurement to compare with"
+    return f"granian; {change:+.0%} req/s vs the same on uvicorn"
 
 
 def say(text: str) -> None:
@@ -69,11 +82,18 @@ class _Run:
         pin: bool = True,
         log_level: str = "warning",
     ) -> AbstractContextManager[int]:
+        """The app on a fresh copy of the seeded file: ``eventapi serve`` as users start it,
+        or (with added store latency) slow_app on uvicorn with the same options."""
+        env = server.app_env(self.copy(name), cache, latency, log_level)
+        target = server.app_target(latency)
+        if target == server.APP:
+            return server.eventapi_serve(env, self.workdir, self.pinning, workers=workers, pin=pin)
+        return server.uvicorn(target, env, self.workdir, self.pinning, workers=workers, pin=pin)
+
+    def copy(self, name: str) -> Path:
         database = self.workdir / f"{name}.db"
         shutil.copyfile(self.template, database)
-        env = server.app_env(database, cache, latency, log_level)
-        target = server.app_target(latency)
-        return server.uvicorn(target, env, self.workdir, self.pinning, workers=workers, pin=pin)
+        return database
 
     def all(self) -> None:
         opts, b = self.opts, self.b
@@ -108,18 +128,21 @@ class _Run:
                 )
             self.add(scenarios.zipf(b, "zipf-memory", "memory", port, titles))
             self.add(scenarios.stampede_row(b, "stampede-memory", "memory", port, *stampede))
+        self.granian(item, hot)
         # The same hits with the request log on (logs.RequestLog), as `eventapi serve` runs.
         with self.app("logged", "memory://", log_level="info") as port:
             self.add(b.measure("cached-logged", "memory", port, hot, route="item"))
         if server.REDIS_SERVER is None:
             why = "redis-server is not installed"
-            for key in ("cached-redis", "zipf-redis", "stampede-redis", "zipf-two"):
+            for key in NEEDS_REDIS:
                 self.add(Row(key, b.label(key), "redis", skipped=why))
         else:
-            with server.redis(self.workdir, self.pinning) as url, self.app("redis", url) as port:
-                self.add(b.measure("cached-redis", "redis", port, hot, route="item"))
-                self.add(scenarios.zipf(b, "zipf-redis", "redis", port, titles))
-                self.add(scenarios.stampede_row(b, "stampede-redis", "redis", port, *stampede))
+            with server.redis(self.workdir, self.pinning) as url:
+                with self.app("redis", url) as port:
+                    self.add(b.measure("cached-redis", "redis", port, hot, route="item"))
+                    self.add(scenarios.zipf(b, "zipf-redis", "redis", port, titles))
+                    self.add(scenarios.stampede_row(b, "stampede-redis", "redis", port, *stampede))
+                self.peers(url, hot)
             # Never stale across processes: two workers share the store and Redis, and the
             # load's connections (so reads and writes of one id) are spread over both.
             unpinned = dataclasses.replace(b, pinning=Pinning.plan(False))
@@ -136,19 +159,66 @@ class _Run:
             row.note = "cache off; concurrent reads of one id still share a store read"
             self.add(row)
             self.add(scenarios.lists(b, "lists-uncached", "none", port))
+        # The slow store at the run's connections and at SLOW_CONNECTIONS.
+        many = SLOW_CONNECTIONS
         with self.app("slow-memory", "memory://", opts.store_latency) as port:
             self.add(b.measure("slow-cached", "memory", port, hot, route="item"))
+            self.add(
+                b.measure("slow-cached-many", "memory", port, hot, route="item", connections=many)
+            )
         with self.app("slow-none", "none", opts.store_latency) as port:
-            row = b.measure("slow-uncached", "none", port, hot, route="item")
-            bound = opts.connections / opts.store_latency if opts.store_latency else 0
-            if bound:
-                row.note = f"{bound:,.0f} req/s if each request waited for a whole store read"
-            self.add(row)
+            for key, conns in (("slow-uncached", opts.connections), ("slow-uncached-many", many)):
+                row = b.measure(key, "none", port, hot, route="item", connections=conns)
+                if opts.store_latency:
+                    bound = conns / opts.store_latency
+                    row.note = f"{bound:,.0f} req/s if each request waited for a whole store read"
+                self.add(row)
         with server.uvicorn(server.FLOOR, floor_env, self.workdir, self.pinning) as port:
             self.add(b.measure("floor-end", "-", port, hot, route=None))
         if opts.workers > 1:
             self.several_workers(hot)
         set_ratios(self.rows)
+
+    def granian(self, uvicorn_item: Row, hot: list[str]) -> None:
+        """The floor and the cached item GET (in-process cache) on granian: the same app and
+        load as rows 1 and 2, another server. The notes compare each with uvicorn's."""
+        b = self.b
+        if server.granian_version() is None:
+            why = "granian is not installed (make install)"
+            for key, cache in (("floor-granian", "-"), ("cached-granian", "memory")):
+                self.add(Row(key, b.label(key), cache, skipped=why))
+            return
+        floor_env = server.app_env(self.template, "none")
+        with server.granian(server.FLOOR, floor_env, self.workdir, self.pinning) as port:
+            floor = b.measure("floor-granian", "-", port, hot, route=None)
+        env = server.app_env(self.copy("granian"), "memory://")
+        with server.granian(server.APP, env, self.workdir, self.pinning) as port:
+            item = b.measure("cached-granian", "memory", port, hot, route="item")
+        uvicorn_floor = next((r for r in self.rows if r.key == "floor"), None)
+        floor.note = vs_uvicorn(floor, uvicorn_floor)
+        item.note = vs_uvicorn(item, uvicorn_item)
+        self.add(floor, item)
+
+    def peers(self, redis_url: str, hot: list[str]) -> None:
+        """The peers' item hits on the same Redis and store, as row 2 measures ours. A peer
+        that cannot run (not installed, fails to start) is a skipped row, not a failed run."""
+        b = self.b
+        for key, target in (
+            ("peer-tutorial", server.TUTORIAL),
+            ("peer-fastapi-cache", server.FASTAPI_CACHE),
+        ):
+            why = server.peer_missing(target)
+            if why:
+                self.add(Row(key, b.label(key), "redis", skipped=why))
+                continue
+            env = server.peer_env(self.copy(key), redis_url)
+            try:
+                with server.uvicorn(target, env, self.workdir, self.pinning) as port:
+                    row = b.measure(key, "redis", port, hot, route=None)
+            except ServerGone as exc:
+                row = Row(key, b.label(key), "redis", skipped=str(exc).splitlines()[0])
+            row.note = PEER_NOTES[key]
+            self.add(row)
 
     def several_workers(self, hot: list[str]) -> None:
         """uvicorn --workers N with a shared Redis; nothing pinned (N workers need every CPU)."""

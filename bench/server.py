@@ -1,4 +1,17 @@
-"""The processes under test: uvicorn (the app or the floor) and a throwaway redis-server.
+"""The processes under test: the app as users start it, uvicorn (the floor, the slow-store
+app and the peers), granian (the same floor and app, for comparison) and a throwaway
+redis-server.
+
+- The app: ``eventapi serve`` (the console script the README's "Running it" names), which
+  runs uvicorn with the product's protocol class (http/connections.py's
+  HeaderTimeoutProtocol: a header timer per request), its keep-alive and shutdown
+  time-outs and no uvicorn access log.
+- Everything else uvicorn serves gets the same protocol class and the same options on the
+  uvicorn command line (UVICORN_OPTIONS), so the floor's ratio compares like with like:
+  the floor (bench.floor), the slow-store app (bench.apps:slow_app, a factory the console
+  script cannot start) and the peers (bench.peers).
+- granian: ASGI interface, one worker, HTTP/1, uvloop, its header-read time-out set to the
+  app's header time-out. Measurement only: the product is served by uvicorn.
 
 Each runs as a separate process on a free loopback port, pinned to the server CPUs when
 pinning is on, logging into the run's temporary folder, and is always stopped on exit.
@@ -7,23 +20,43 @@ pinning is on, logging into the run's temporary folder, and is always stopped on
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from importlib import metadata
 from pathlib import Path
 
 from bench.client import HOST, ServerGone, wait_ready
+from bench.peers import DATABASE_ENV, REDIS_ENV
 from bench.pinning import Pinning
+from eventapi.http.connections import PROTOCOL
+from eventapi.settings import Settings
 
-APP = "eventapi.app:app_from_env"
+APP = "eventapi.app:app_from_env"  # what `eventapi serve` runs
 SLOW_APP = "bench.apps:slow_app"  # the app over a store with added latency
 FLOOR = "bench.floor:app"
-FACTORIES = {APP, SLOW_APP}  # served with --factory
+TUTORIAL = "bench.peers:tutorial_app"
+FASTAPI_CACHE = "bench.peers:fastapi_cache_app"
+FACTORIES = {APP, SLOW_APP, TUTORIAL, FASTAPI_CACHE}  # served with --factory
 LATENCY_ENV = "BENCH_STORE_LATENCY"  # seconds, read by bench.apps:slow_app
+_DEFAULTS = Settings.model_fields
+KEEPALIVE = _DEFAULTS["keepalive_timeout"].default  # seconds: what `eventapi serve` passes
+SHUTDOWN = _DEFAULTS["shutdown_timeout"].default
+HEADER_TIMEOUT = _DEFAULTS["header_timeout"].default
+# uvicorn's command line for everything it serves besides the app: what `eventapi serve`
+# passes to uvicorn.run (cli.py) when nothing is set, as options. --no-proxy-headers: it
+# trusts X-Forwarded-* only from EVENTAPI_TRUSTED_PROXIES (unset), where uvicorn's own
+# default wraps every request in its proxy-headers middleware.
+UVICORN_OPTIONS = [
+    "--http", PROTOCOL, "--timeout-keep-alive", str(KEEPALIVE),
+    "--timeout-graceful-shutdown", str(SHUTDOWN), "--no-proxy-headers", "--no-access-log",
+    "--log-level", "warning",
+]  # fmt: skip
 # The folder holding the bench package: on the servers' import path, so uvicorn (started
 # in the run's temporary folder) finds bench.apps and bench.floor.
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,6 +84,14 @@ def app_env(
     )
     if store_latency > 0:
         env[LATENCY_ENV] = repr(store_latency)
+    return env
+
+
+def peer_env(database: Path, redis_url: str) -> dict[str, str]:
+    """This environment without any EVENTAPI_* or BENCH_* variable, plus where a peer
+    (bench.peers) finds the store's SQLite file and Redis."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("EVENTAPI_", "BENCH_"))}
+    env.update({DATABASE_ENV: str(database.resolve()), REDIS_ENV: redis_url})
     return env
 
 
@@ -82,24 +123,69 @@ def _tail(log: Path, lines: int = 15) -> str:
         return ""
 
 
+def uvicorn_command(target: str, port: int, workers: int = 1) -> list[str]:
+    """``python -m uvicorn`` serving ``target`` (module:attr) with UVICORN_OPTIONS."""
+    cmd = [sys.executable, "-m", "uvicorn", target, "--host", HOST, "--port", str(port)]
+    cmd += [*UVICORN_OPTIONS, "--workers", str(workers)]
+    if target in FACTORIES:
+        cmd.append("--factory")
+    return cmd
+
+
+def eventapi_command(port: int, workers: int = 1) -> list[str]:
+    """The console script as the README runs it: ``eventapi serve`` (settings from the
+    EVENTAPI_* environment)."""
+    script = Path(sys.executable).with_name("eventapi")
+    found = str(script) if script.exists() else shutil.which("eventapi")
+    if found is None:
+        raise ServerGone("the eventapi console script is not installed (make install)")
+    return [found, "serve", "--host", HOST, "--port", str(port), "--workers", str(workers)]
+
+
+def granian_command(target: str, port: int) -> list[str]:
+    """granian serving ``target`` over ASGI: one worker, HTTP/1, uvloop as uvicorn uses,
+    its header-read time-out the app's header time-out (what HeaderTimeoutProtocol adds to
+    uvicorn), no access log (its default)."""
+    cmd = [sys.executable, "-m", "granian", "--interface", "asgi", "--workers", "1"]
+    cmd += ["--http", "1", "--no-ws", "--loop", "uvloop", "--log-level", "warning"]
+    cmd += ["--http1-header-read-timeout", str(round(HEADER_TIMEOUT * 1000))]
+    cmd += ["--host", HOST, "--port", str(port)]
+    if target in FACTORIES:
+        cmd.append("--factory")
+    return [*cmd, target]
+
+
+def peer_missing(target: str) -> str:
+    """Why the peer ``target`` cannot be served here ("" when it can)."""
+    if target == FASTAPI_CACHE:
+        for module, package in (("fastapi_cache", "fastapi-cache2"), ("jinja2", "jinja2")):
+            if importlib.util.find_spec(module) is None:
+                return f"{package} is not installed (make install)"
+    return ""
+
+
+def granian_version() -> str | None:
+    """granian's version, None when it is not installed."""
+    try:
+        return metadata.version("granian")
+    except metadata.PackageNotFoundError:
+        return None
+
+
 @contextlib.contextmanager
-def uvicorn(
-    target: str,
+def serving(
+    command: Callable[[int], list[str]],
     env: dict[str, str],
     workdir: Path,
     pinning: Pinning,
     *,
-    workers: int = 1,
     pin: bool = True,
 ) -> Iterator[int]:
-    """Serve ``target`` (module:attr) with uvicorn; yields the port once /health answers."""
+    """Run ``command(port)`` on a free port (on the server CPUs if ``pin``); yields the port
+    once GET /health answers 200."""
     port = free_port()
-    cmd = [*(pinning.server_prefix() if pin else [])]
-    cmd += [sys.executable, "-m", "uvicorn", target, "--host", HOST, "--port", str(port)]
-    cmd += ["--no-access-log", "--log-level", "warning", "--workers", str(workers)]
-    if target in FACTORIES:
-        cmd.append("--factory")
-    log = workdir / f"uvicorn-{port}.log"
+    cmd = [*(pinning.server_prefix() if pin else []), *command(port)]
+    log = workdir / f"server-{port}.log"
     env = _import_path(env)
     with log.open("wb") as sink:
         proc = subprocess.Popen(
@@ -110,9 +196,48 @@ def uvicorn(
             wait_ready(port, proc)
         except ServerGone as exc:
             raise ServerGone(f"{exc}; its log ends with:\n{_tail(log)}") from None
-        yield port
+        try:
+            yield port
+        except (OSError, RuntimeError) as exc:
+            try:  # did the server die (it may be a moment from exiting)?
+                code = proc.wait(timeout=1.0)
+            except subprocess.TimeoutExpired:
+                raise exc from None
+            raise ServerGone(
+                f"the server exited with code {code} while measured ({exc}); "
+                f"its log ends with:\n{_tail(log, 40)}"
+            ) from exc
     finally:
         _stop(proc)
+
+
+def uvicorn(
+    target: str,
+    env: dict[str, str],
+    workdir: Path,
+    pinning: Pinning,
+    *,
+    workers: int = 1,
+    pin: bool = True,
+) -> contextlib.AbstractContextManager[int]:
+    """Serve ``target`` (module:attr) with uvicorn and UVICORN_OPTIONS."""
+    return serving(
+        lambda port: uvicorn_command(target, port, workers), env, workdir, pinning, pin=pin
+    )
+
+
+def eventapi_serve(
+    env: dict[str, str], workdir: Path, pinning: Pinning, *, workers: int = 1, pin: bool = True
+) -> contextlib.AbstractContextManager[int]:
+    """Serve the app with ``eventapi serve``, configured by ``env`` (see app_env)."""
+    return serving(lambda port: eventapi_command(port, workers), env, workdir, pinning, pin=pin)
+
+
+def granian(
+    target: str, env: dict[str, str], workdir: Path, pinning: Pinning
+) -> contextlib.AbstractContextManager[int]:
+    """Serve ``target`` with granian (see granian_command)."""
+    return serving(lambda port: granian_command(target, port), env, workdir, pinning)
 
 
 REDIS_SERVER = shutil.which("redis-server")

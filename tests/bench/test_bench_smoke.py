@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench.results import ALWAYS, label
+from bench.results import ALWAYS, NEEDS_REDIS, label
+from bench.server import REDIS_SERVER
 
 ROOT = Path(__file__).resolve().parents[2]  # where `python -m bench` is run from
 
@@ -23,7 +24,7 @@ def test_quick_bench_writes_every_scenario(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=240,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -31,7 +32,23 @@ def test_quick_bench_writes_every_scenario(tmp_path: Path) -> None:
     rows = {line.split(" | ")[0].removeprefix("| "): line for line in text.splitlines()}
     for key in ALWAYS:
         assert label(key, 50, 1) in rows, f"no row for {key}"
-        assert "skipped" not in rows[label(key, 50, 1)] or "redis" in key
+        assert "skipped" not in rows[label(key, 50, 1)] or key in NEEDS_REDIS
+    assert ("redis-server is not installed" in text) == (REDIS_SERVER is None)
+    peers = [line for line in text.splitlines() if line.startswith("| 10 peer: ")]
+    assert len(peers) == 2
+    for line in peers:
+        if REDIS_SERVER is not None:
+            assert "bench/peers.py" in line
+            assert "skipped" not in line, line
+            assert re.search(r"\| redis \| python \| 64 \| [\d,]+ \|", line), line
+    granian = [line for line in text.splitlines() if "on granian | " in line]
+    assert len(granian) == 2
+    assert all("req/s vs the same on uvicorn" in line for line in granian)
+    assert "granian vs uvicorn, same app and load: floor " in text
+    for conns in (64, 256):  # the slow store at both connection counts
+        assert re.search(
+            rf"\| 7 uncached item GET, 50 ms store[^|]* \| none \| python \| {conns} \|", text
+        )
     zipf = [line for line in text.splitlines() if line.startswith("| 4 Zipf")]
     assert len(zipf) == 3  # in-process cache, Redis, two server processes on Redis
     for line in zipf:
@@ -42,7 +59,9 @@ def test_quick_bench_writes_every_scenario(tmp_path: Path) -> None:
     for line in stampedes:
         if "skipped" not in line:
             assert re.search(r"store reads: \d+;", line), line
-    assert "## Targets" in text
+    assert "## Targets (issue 11)" in text
+    assert "ours (item hit, redis) >= 4x the best peer" in text
+    assert "eventapi.http.connections:HeaderTimeoutProtocol" in text  # the floor's protocol
     assert "pinning" in text
     assert "(b.svg)" in text
     svg = tmp_path / "b.svg"
