@@ -68,7 +68,8 @@ class RedisServer:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock,
             ):
                 sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
+                # (NOAUTH: up, and started with --requirepass)
+                if sock.recv(16).startswith((b"+PONG", b"-NOAUTH")):
                     return
             time.sleep(0.01)
         raise RuntimeError(f"redis-server on port {self.port} did not start")

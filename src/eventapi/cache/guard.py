@@ -1,14 +1,19 @@
 """GuardedCache: any Cache with a time budget, a circuit breaker, and the change log relayed
 into it. This is the cache the rest of the app sees.
 
-- Every call gets ``budget`` seconds in total; past that it raises CacheUnavailable.
+- Every call gets ``budget`` seconds in total; past that it raises CacheUnavailable. This
+  is the one bound on a cache call, and so the reason no request ever hangs on a cache.
+  It is an ``asyncio.timeout`` around the call, except for a cache that ends its calls by a
+  deadline itself (``keeps_deadlines``: RedisCache, whose connection fails every overdue
+  call with one timer): it is handed the deadline in CALL_DEADLINE instead, which costs a
+  context variable per call rather than a timer per call.
 - While the breaker is open, calls raise CacheUnavailable at once (no I/O at all).
 - An invalidation that cannot be delivered trips the breaker, so this process reads from
   the store, never from a cache that may hold the old value. Nothing needs remembering:
   the write is in the store's change log, which the relay applies.
 - One background task per process (``start``): while the breaker is closed it relays the
   change log into the cache every ``interval`` (relay.py); while it is open it probes the
-  cache once per reset period: drop pooled connections (after an outage they are dead),
+  cache once per reset period: drop its connections (after an outage they are dead),
   ping, relay everything missed, and only then close the breaker.
 """
 
@@ -18,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from typing import TypeVar
 
 from eventapi.cache.base import (
@@ -43,6 +49,12 @@ T = TypeVar("T")
 # (an overloaded host, a busy event loop) up to this long, still well inside any client's
 # patience.
 INVALIDATION_BUDGET = 0.2
+
+# The deadline (the event loop's clock) of the guarded call under way in this task, handed
+# to a cache that keeps deadlines itself: its every await ends by it, raising one of its
+# failures or TimeoutError. None outside such a call: the cache then bounds its calls by
+# its own time-outs.
+CALL_DEADLINE: ContextVar[float | None] = ContextVar("cache_call_deadline", default=None)
 
 
 class GuardedCache:
@@ -76,8 +88,16 @@ class GuardedCache:
         if not self.breaker.allows_calls():
             raise CacheUnavailable(f"{op}: breaker open")
         try:
-            async with asyncio.timeout(budget or self.budget):
-                result = await call()
+            if getattr(self.inner, "keeps_deadlines", False):  # (asked of whatever is inner now)
+                deadline = asyncio.get_running_loop().time() + (budget or self.budget)
+                handed = CALL_DEADLINE.set(deadline)
+                try:
+                    result = await call()
+                finally:
+                    CALL_DEADLINE.reset(handed)
+            else:
+                async with asyncio.timeout(budget or self.budget):
+                    result = await call()
         except self._failed as exc:  # the cache failed: degrade (a bug is not caught here)
             self._on_error(op)
             self.breaker.record_failure()

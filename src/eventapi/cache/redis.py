@@ -1,6 +1,17 @@
-"""Redis cache (redis-py asyncio + hiredis), on one Redis or on a Redis Cluster. Each operation
-is one Lua script: atomic on the server and a single round trip, so the lease check and the
-fill cannot interleave with a writer's invalidation.
+"""Redis cache, on one Redis or on a Redis Cluster. Each operation is one Lua script: atomic on
+the server and a single round trip, so the lease check and the fill cannot interleave with a
+writer's invalidation.
+
+Clients. On one Redis (and behind a proxy) the scripts and the other commands are pipelined
+by a lean RESP client (resp.py: every cached GET runs a script, and redis-py's per-command
+pool checkout, writes and read time-outs cost more CPU than the rest of the GET), on two
+connections: the reads' leases and fills on one, the writes' invalidations and the relay's
+scripts on the other (a Script's ``lane``). So neither waits behind the other's commands (a burst of
+reads, a catch-up of hundreds of changes), and a connection lost fails only its own calls: a
+write whose invalidation failed does not take the reads in flight with it. redis-py still
+asks the node whether it is a cluster (INFO), and serves a cluster (its client routes every
+command to the node of its slot), and a URL the lean client does not speak (RESP3, or an
+option only redis-py knows).
 
 Key layout. The namespace is the hash tag of every key, so all of a namespace's keys live in
 one slot, on one node of a cluster (a script may only touch keys of one slot):
@@ -28,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
@@ -55,6 +67,8 @@ from eventapi.cache.base import (
     LookupState,
     item_key,
 )
+from eventapi.cache.guard import CALL_DEADLINE
+from eventapi.cache.resp import RespClient
 from eventapi.changes import Change
 
 T = TypeVar("T")
@@ -73,6 +87,8 @@ ATTEMPTS = 2
 # The epoch or generation before the client has seen one: never equal to a real one.
 UNKNOWN = "?"
 LEASE_SUFFIX = ":lease"
+# The lean client's connections (a Script's ``lane``; see the module docstring).
+READS, WRITES = 0, 1
 
 # KEYS: epoch, generation, value, lease. ARGV: the epoch and generation the names hold
 # (generation '' for an item, whose name has none), token, lease_ms.
@@ -195,11 +211,13 @@ class NamesChanged(RedisError):
 
 class Script:
     """A Lua script, run by its SHA1 and sent in full only when the server does not know
-    it (a new or restarted Redis, or another node of a cluster). Routed by its keys."""
+    it (a new or restarted Redis, or another node of a cluster). Routed by its keys; on the
+    lean client, down the connection of its ``lane``."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, lane: int = READS) -> None:
         self.text = text
         self.sha = hashlib.sha1(text.encode()).hexdigest()
+        self.lane = lane
 
     async def __call__(
         self, client: Client, keys: Sequence[str], args: Sequence[EncodableT]
@@ -208,6 +226,21 @@ class Script:
             return await client.evalsha(self.sha, len(keys), *keys, *args)
         except NoScriptError:
             return await client.eval(self.text, len(keys), *keys, *args)
+
+    async def on(
+        self,
+        pipe: RespClient,
+        keys: Sequence[str],
+        args: Sequence[EncodableT],
+        deadline: float | None,
+    ) -> Any:
+        """The same on the lean client, by ``deadline`` (None: the client's own time-out)."""
+        try:
+            return await pipe.execute(
+                "EVALSHA", self.sha, len(keys), *keys, *args, deadline=deadline
+            )
+        except NoScriptError:
+            return await pipe.execute("EVAL", self.text, len(keys), *keys, *args, deadline=deadline)
 
 
 def connect(
@@ -269,13 +302,25 @@ async def cluster_enabled(client: aioredis.Redis) -> bool:
     return str(info.get("cluster_enabled", 0)) == "1"
 
 
+async def _nothing(client: Client) -> None:
+    return None
+
+
 class RedisLink:
     """The client for one URL: a cluster client if the node it names belongs to a Redis
     Cluster, a plain one otherwise. Unless told, it asks the node (INFO cluster) before its
-    first command, and again before the next one for as long as it could not ask.
+    first command, and again before the next one for as long as it could not ask. A plain
+    one's commands go down the lean client (resp.py) when it speaks the URL: one RespClient,
+    that is one connection, per lane (``lanes``).
 
     A cluster's client is shared by at most ``max_connections`` calls at a time (the others
-    wait, within the caller's budget), as a plain client's blocking pool does."""
+    wait, within the caller's budget), as a plain client's blocking pool does.
+
+    Within a guarded call (guard.py: CALL_DEADLINE set) every call here ends by its
+    deadline: on the lean client each command carries it; anything else (finding out what
+    the URL names, redis-py's commands) runs under ``asyncio.timeout_at`` of it. Outside
+    one, the clients' own time-outs bound each command.
+    """
 
     def __init__(
         self,
@@ -291,6 +336,7 @@ class RedisLink:
         self.max_connections = max_connections
         self.socket_timeout = socket_timeout
         self._client: Client | None = None
+        self._lanes: tuple[RespClient, ...] | None = None
         self._gate: asyncio.Semaphore | None = None
         if client is not None:
             self._use(client)
@@ -308,6 +354,12 @@ class RedisLink:
     def current(self) -> Client | None:
         return self._client
 
+    @property
+    def lanes(self) -> tuple[RespClient, ...] | None:
+        """The lean clients the commands go down (READS, WRITES), once a single Redis that
+        they can speak to is known."""
+        return self._lanes
+
     def _use(self, client: Client) -> None:
         self._client = client
         if isinstance(client, RedisCluster):
@@ -320,6 +372,7 @@ class RedisLink:
         node = connect(self.url, self.timeout, self.max_connections, self.socket_timeout)
         try:
             is_cluster = await cluster_enabled(node)
+            lanes = None if is_cluster else self._lean_clients(self.url)
         except BaseException:
             await node.aclose()
             raise
@@ -327,6 +380,7 @@ class RedisLink:
             await node.aclose()
             return self._client
         if not is_cluster:
+            self._lanes = lanes
             self._use(node)
             return node
         await node.aclose()
@@ -336,6 +390,14 @@ class RedisLink:
         self._use(cluster)
         return cluster
 
+    def _lean_clients(self, url: str) -> tuple[RespClient, ...] | None:
+        # A command given no deadline waits as long as redis-py's would (socket_timeout).
+        lanes = [
+            RespClient.from_url(url, self.socket_timeout or self.timeout, self.timeout)
+            for _ in (READS, WRITES)
+        ]
+        return tuple(lane for lane in lanes if lane is not None) or None
+
     async def open(self) -> None:
         """Find out what the URL names, and for a cluster learn its nodes, now."""
         client = await self.client()
@@ -343,26 +405,63 @@ class RedisLink:
             await client.initialize()
 
     async def call(self, command: Callable[[Client], Awaitable[T]]) -> T:
+        """``command`` on the redis-py client (found out first, if need be)."""
+        deadline = CALL_DEADLINE.get()
+        if deadline is None:
+            return await self._call(command)
+        async with asyncio.timeout_at(deadline):
+            return await self._call(command)
+
+    async def _call(self, command: Callable[[Client], Awaitable[T]]) -> T:
         client = await self.client()
         if self._gate is None:
             return await command(client)
         async with self._gate:
             return await command(client)
 
+    async def _lean(self) -> tuple[RespClient, ...] | None:
+        """The lean clients, once what the URL names is known (asked now if need be)."""
+        if self._client is None:
+            await self.call(_nothing)
+        return self._lanes
+
     async def run(self, script: Script, keys: Sequence[str], args: Sequence[EncodableT]) -> Any:
+        lanes = self._lanes or await self._lean()
+        if lanes is not None:
+            return await script.on(lanes[script.lane], keys, args, CALL_DEADLINE.get())
         return await self.call(lambda client: script(client, keys, args))
 
+    async def command(self, *args: EncodableT, lane: int = READS) -> Any:
+        """One command of one key (``args[1]``, which routes it in a cluster)."""
+        lanes = self._lanes or await self._lean()
+        if lanes is not None:
+            return await lanes[lane].execute(*args, deadline=CALL_DEADLINE.get())
+        return await self.call(lambda client: client.execute_command(*args))
+
     async def reconnect(self) -> None:
-        """Drop every pooled connection (after an outage they are dead). A cluster client
-        also forgets the cluster's layout, and asks for it again on its next command."""
+        """Drop every connection (after an outage they are dead). A cluster client also
+        forgets the cluster's layout, and asks for it again on its next command."""
+        for lane in self._lanes or ():
+            lane.drop()
         client = self._client
         if isinstance(client, RedisCluster):
-            await client.aclose()
+            await self._bounded(client.aclose())
         elif client is not None:
-            await client.connection_pool.disconnect()
+            await self._bounded(client.connection_pool.disconnect())
+
+    async def _bounded(self, step: Awaitable[T]) -> T:
+        deadline = CALL_DEADLINE.get()
+        if deadline is None:
+            return await step
+        async with asyncio.timeout_at(deadline):
+            return await step
 
     async def ping(self, key: str) -> None:
         """PING the Redis that holds ``key``: in a cluster, the node serving its slot."""
+        lanes = self._lanes or await self._lean()
+        if lanes is not None:
+            await lanes[READS].execute("PING", deadline=CALL_DEADLINE.get())
+            return
 
         async def ping(client: Client) -> None:
             if isinstance(client, RedisCluster):
@@ -374,6 +473,8 @@ class RedisLink:
         await self.call(ping)
 
     async def close(self) -> None:
+        for lane in self._lanes or ():
+            await lane.close()
         if self._client is not None:
             await self._client.aclose()
 
@@ -393,6 +494,8 @@ def _text(raw: bytes | int | str) -> str:
 class RedisCache:
     backend: CacheBackend = "redis"
     failures: tuple[type[Exception], ...] = REDIS_FAILURES
+    # Every call ends by the guard's deadline (CALL_DEADLINE): RedisLink sees to it.
+    keeps_deadlines = True
 
     def __init__(self, client: Client | RedisLink, namespace: str) -> None:
         self._link = client if isinstance(client, RedisLink) else RedisLink.of(client)
@@ -408,11 +511,15 @@ class RedisCache:
         # The epoch and generation as last seen: only names to try, checked by every script.
         self._epoch = UNKNOWN
         self._generation = UNKNOWN
+        # Lease tokens: a random prefix (this cache object's), then a count (the lease's).
+        # As unique as a random token per lease, without a getrandom() call per lookup.
+        self._token_prefix = secrets.token_hex(8)
+        self._tokens = itertools.count()
         self._lease_script = Script(_LEASE)
         self._fill_script = Script(_FILL)
-        self._invalidate_script = Script(_INVALIDATE)
-        self._catch_up_script = Script(_CATCH_UP)
-        self._reset_script = Script(_RESET)
+        self._invalidate_script = Script(_INVALIDATE, WRITES)
+        self._catch_up_script = Script(_CATCH_UP, WRITES)
+        self._reset_script = Script(_RESET, WRITES)
 
     @property
     def _client(self) -> Client:
@@ -433,7 +540,7 @@ class RedisCache:
         return True
 
     async def lease(self, key: CacheKey, lease_ms: int) -> Lookup:
-        token = secrets.token_hex(8)
+        token = f"{self._token_prefix}{next(self._tokens):x}"
         for _ in range(ATTEMPTS):
             epoch = self._epoch
             generation = self._generation if key.is_list else ""
@@ -476,11 +583,10 @@ class RedisCache:
         raise NamesChanged("invalidate: the epoch kept changing")
 
     async def retire_all(self) -> None:
-        epoch = await self._link.call(lambda client: client.incr(self._epoch_key))
-        self._epoch = _text(epoch)
+        self._epoch = _text(await self._link.command("INCR", self._epoch_key, lane=WRITES))
 
     async def watermark(self) -> int | None:
-        raw = await self._link.call(lambda client: client.get(self._log_keys[2]))
+        raw = await self._link.command("GET", self._log_keys[2], lane=WRITES)
         return None if raw is None else int(raw)
 
     async def catch_up(self, changes: Sequence[Change], through: int) -> None:
