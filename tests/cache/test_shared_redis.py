@@ -104,7 +104,8 @@ async def test_read_on_one_app_after_a_write_on_the_other_shows_the_write(
     must show it, although app1 has a load of the same key under way that began before the
     write: a request never joins a load that has started, so it forms the next flight. That
     one waits for the paused load, whose fill the write's revoked lease refuses, then looks
-    at the cache itself and reads the store."""
+    at the cache itself: it finds the value the write left there (cache/base.py, Warm
+    writes), or, if the write's lease was not taken in time, reads the store."""
     first, second = await two_apps(launch)
     old = await create(first.http, title="Old")
     url = item(old["id"])
@@ -123,6 +124,6 @@ async def test_read_on_one_app_after_a_write_on_the_other_shows_the_write(
     gate.open()
     assert_shows(await within(after), new)
     assert (await within(paused)).json() in (old, new)
-    assert gated.calls["get"] == 2
+    assert gated.calls["get"] in (1, 2)
     for app in (first, second):
         assert_shows(await app.http.get(url), new)

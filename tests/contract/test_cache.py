@@ -19,7 +19,7 @@ from typing import Any, Protocol
 import pytest
 from redis.exceptions import RedisError
 
-from eventapi.cache.base import Cache, CacheKey, Lookup, LookupState
+from eventapi.cache.base import Cache, CacheKey, Fill, Lookup, LookupState, WriteLease
 from eventapi.cache.memory import MemoryCache
 from eventapi.cache.redis import NamesChanged, RedisCache, RedisLink, Script, connect, hash_tag
 from eventapi.changes import Change
@@ -290,6 +290,102 @@ async def test_a_list_fill_leased_before_invalidate_is_never_visible(harness: Ha
     await harness.cache.fill(reader.resolved, reader.token, b"stale page", LONG_TTL_MS)
 
     assert await state_of(harness.cache, LIST) is LookupState.LEASED
+
+
+# --- warm writes (base.py: lease_for_write, invalidate with fills) -------------------------
+
+
+def fill_of(lease: WriteLease, value: bytes, name: str = "item:x") -> Fill:
+    return Fill(name, lease, value, LONG_TTL_MS)
+
+
+async def value_of(cache: Cache, key: CacheKey) -> bytes | None:
+    lookup = await cache.lease(key, LONG_LEASE_MS)
+    return lookup.value if lookup.state is LookupState.HIT else None
+
+
+async def test_a_write_lease_nobody_overtook_leaves_the_written_value(harness: Harness) -> None:
+    await put(harness.cache, ITEM, b"v1")
+    await put(harness.cache, LIST, b"page")
+    lease = await harness.cache.lease_for_write(ITEM, LONG_LEASE_MS)
+    # Until the write is settled, readers still get the old value (the write is not
+    # acknowledged yet).
+    assert await value_of(harness.cache, ITEM) == b"v1"
+
+    await harness.cache.invalidate([], [], [fill_of(lease, b"v2")])
+
+    assert await value_of(harness.cache, ITEM) == b"v2"
+    assert await state_of(harness.cache, LIST) is LookupState.LEASED  # pages still retired
+
+
+async def test_a_write_lease_revokes_a_reader_s_lease(harness: Harness) -> None:
+    reader = await leased(harness.cache, ITEM)
+    assert reader.token is not None
+
+    lease = await harness.cache.lease_for_write(ITEM, LONG_LEASE_MS)
+    assert await state_of(harness.cache, ITEM) is LookupState.BUSY  # readers wait for it
+    await harness.cache.invalidate([], [], [fill_of(lease, b"new")])
+
+    assert await harness.cache.fill(reader.resolved, reader.token, b"old", LONG_TTL_MS) is False
+    assert await value_of(harness.cache, ITEM) == b"new"
+
+
+async def test_an_overtaken_write_leaves_a_hole_whoever_settles_first(harness: Harness) -> None:
+    """Two writers: the second takes the lease after the first. Whichever order they
+    settle in, the first one's value (which the second's may have overwritten in the
+    store) is never left in the cache."""
+    for first_settles in (True, False):
+        await harness.cache.invalidate(["item:x"])
+        first = await harness.cache.lease_for_write(ITEM, LONG_LEASE_MS)
+        second = await harness.cache.lease_for_write(ITEM, LONG_LEASE_MS)
+        settles = [fill_of(first, b"first"), fill_of(second, b"second")]
+        for fill in settles if first_settles else settles[::-1]:
+            await harness.cache.invalidate([], [], [fill])
+        left = await value_of(harness.cache, ITEM)
+        assert left != b"first"
+        if first_settles:
+            # The second's value came after everything: it may stay, or leave a hole.
+            assert left in (b"second", None)
+        else:
+            assert left is None  # the first one, settling last, deletes what it cannot trust
+
+
+async def test_any_invalidation_between_revokes_the_write_lease(harness: Harness) -> None:
+    lease = await harness.cache.lease_for_write(ITEM, LONG_LEASE_MS)
+    await harness.cache.invalidate(["item:x"])  # another write (or the relay) meanwhile
+
+    await harness.cache.invalidate([], [], [fill_of(lease, b"maybe overtaken")])
+
+    assert await state_of(harness.cache, ITEM) is LookupState.LEASED
+
+
+async def test_retire_all_revokes_the_write_lease(harness: Harness) -> None:
+    lease = await harness.cache.lease_for_write(ITEM, LONG_LEASE_MS)
+    await harness.cache.retire_all()
+
+    await harness.cache.invalidate([], [], [fill_of(lease, b"from before the retirement")])
+
+    assert await state_of(harness.cache, ITEM) is LookupState.LEASED
+
+
+async def test_an_expired_write_lease_fills_nothing(harness: Harness) -> None:
+    lease = await harness.cache.lease_for_write(ITEM, 200)
+    probe = Lookup(LookupState.LEASED, lease.resolved, token=lease.token)
+    await harness.let_lease_lapse(ITEM, probe, 200)
+
+    await harness.cache.invalidate([], [], [fill_of(lease, b"late")])
+
+    assert await state_of(harness.cache, ITEM) is LookupState.LEASED
+
+
+async def test_fills_and_deletions_in_one_invalidation(harness: Harness) -> None:
+    await put(harness.cache, OTHER_ITEM, b"other")
+    lease = await harness.cache.lease_for_write(ITEM, LONG_LEASE_MS)
+
+    await harness.cache.invalidate(["item:y"], [], [fill_of(lease, b"x2")])
+
+    assert await value_of(harness.cache, ITEM) == b"x2"
+    assert await state_of(harness.cache, OTHER_ITEM) is LookupState.LEASED
 
 
 async def test_retire_all_retires_items_and_lists(harness: Harness) -> None:

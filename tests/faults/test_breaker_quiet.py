@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 
-from eventapi.cache.base import Cache, CacheBackend, CacheKey, Lookup
+from eventapi.cache.base import Cache, CacheBackend, CacheKey, Fill, Lookup, WriteLease
 from eventapi.changes import Change
 from tests.faults.helpers import (
     Json,
@@ -53,9 +53,15 @@ class CountingCache:
         self.calls["fill"] += 1
         return await self.inner.fill(resolved, token, value, ttl_ms)
 
-    async def invalidate(self, item_names: Sequence[str], seqs: Sequence[int] = ()) -> None:
+    async def lease_for_write(self, key: CacheKey, lease_ms: int) -> WriteLease:
+        self.calls["lease_for_write"] += 1
+        return await self.inner.lease_for_write(key, lease_ms)
+
+    async def invalidate(
+        self, item_names: Sequence[str], seqs: Sequence[int] = (), fills: Sequence[Fill] = ()
+    ) -> None:
         self.calls["invalidate"] += 1
-        await self.inner.invalidate(item_names, seqs)
+        await self.inner.invalidate(item_names, seqs, fills)
 
     async def retire_all(self) -> None:
         self.calls["retire_all"] += 1

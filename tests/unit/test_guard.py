@@ -19,7 +19,16 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
-from eventapi.cache.base import Cache, CacheBackend, CacheKey, CacheUnavailable, Lookup, LookupState
+from eventapi.cache.base import (
+    Cache,
+    CacheBackend,
+    CacheKey,
+    CacheUnavailable,
+    Fill,
+    Lookup,
+    LookupState,
+    WriteLease,
+)
 from eventapi.cache.breaker import BreakerState, CircuitBreaker
 from eventapi.cache.guard import GuardedCache
 from eventapi.changes import Change, ChangeBatch, ChangeFeed
@@ -35,6 +44,7 @@ BOUND = 5.0  # seconds: a generous ceiling on awaiting things that should happen
 CACHE_OPS = (
     "lease",
     "fill",
+    "lease_for_write",
     "invalidate",
     "retire_all",
     "watermark",
@@ -93,9 +103,15 @@ class FakeCache:
         await self._run("fill")
         return True
 
-    async def invalidate(self, item_names: Sequence[str], seqs: Sequence[int] = ()) -> None:
+    async def lease_for_write(self, key: CacheKey, lease_ms: int) -> WriteLease:
+        await self._run("lease_for_write")
+        return WriteLease("0:" + key.name, "w")
+
+    async def invalidate(
+        self, item_names: Sequence[str], seqs: Sequence[int] = (), fills: Sequence[Fill] = ()
+    ) -> None:
         await self._run("invalidate")
-        self.invalidated.append((list(item_names), list(seqs)))
+        self.invalidated.append(([*item_names, *(f.name for f in fills)], list(seqs)))
 
     async def retire_all(self) -> None:
         await self._run("retire_all")

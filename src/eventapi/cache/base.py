@@ -13,6 +13,18 @@ The lease protocol (after Facebook's memcache leases):
 - ``invalidate`` deletes the value AND its lease, so a reader that loaded the old value
   before a write can no longer fill it after the write.
 
+Warm writes: a write can leave its new value in the cache instead of a hole (the next
+reads then hit instead of all reading the store). Before it writes to the store, the writer
+takes the item's lease for itself, ``lease_for_write`` (a reader's lease is revoked: its
+fill is refused); after the store has committed, ``invalidate(..., fills)`` stores the
+written value only if that lease is still the current one, and otherwise deletes the
+value as for any invalidation. Every other write, invalidation, catch-up or expiry in
+between replaces or deletes the lease, so a fill that lands can only follow a write that
+nothing has overtaken: its value is at least as new as every write acknowledged before it.
+A write whose value may have been overtaken (another writer took the lease, a failure, a
+time-out) leaves a hole, as before. Readers that find the writer's lease wait for its fill
+as for a reader's (BUSY).
+
 The change log (eventapi/changes.py) is applied through the same port. A cache keeps a
 *watermark*: the seq up to which every change has been applied to it. ``invalidate`` is
 told the seqs of the writes it delivers, so the relay does not apply them again;
@@ -54,6 +66,24 @@ class CacheKey:
 
 
 @dataclass(frozen=True, slots=True)
+class WriteLease:
+    """An item's lease, taken by a writer before its store write (``lease_for_write``)."""
+
+    resolved: str
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """A written item's new value, stored by ``invalidate`` if ``lease`` is still current."""
+
+    name: str  # the item's name, as in ``invalidate``'s item_names
+    lease: WriteLease
+    value: bytes
+    ttl_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class Lookup:
     state: LookupState
     resolved: str  # the concrete key, to pass back to fill()
@@ -71,9 +101,16 @@ class Cache(Protocol):
 
     async def fill(self, resolved: str, token: str, value: bytes, ttl_ms: int) -> bool: ...
 
-    async def invalidate(self, item_names: Sequence[str], seqs: Sequence[int] = ()) -> None:
+    async def lease_for_write(self, key: CacheKey, lease_ms: int) -> WriteLease:
+        """Take the item's lease whoever holds it (see Warm writes above)."""
+        ...
+
+    async def invalidate(
+        self, item_names: Sequence[str], seqs: Sequence[int] = (), fills: Sequence[Fill] = ()
+    ) -> None:
         """Delete these items (and their leases) and retire every list page; ``seqs`` are
-        the change-log records this delivers."""
+        the change-log records this delivers. Each of ``fills`` gets its value if its write
+        lease is still the item's lease, and is deleted like the others if not."""
         ...
 
     async def retire_all(self) -> None: ...

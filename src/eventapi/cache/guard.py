@@ -31,8 +31,10 @@ from eventapi.cache.base import (
     CacheBackend,
     CacheKey,
     CacheUnavailable,
+    Fill,
     Lookup,
     Peekable,
+    WriteLease,
 )
 from eventapi.cache.breaker import BreakerState, CircuitBreaker
 from eventapi.cache.relay import catch_up
@@ -118,11 +120,18 @@ class GuardedCache:
     async def fill(self, resolved: str, token: str, value: bytes, ttl_ms: int) -> bool:
         return await self._call("fill", lambda: self.inner.fill(resolved, token, value, ttl_ms))
 
-    async def invalidate(self, item_names: Sequence[str], seqs: Sequence[int] = ()) -> None:
+    async def lease_for_write(self, key: CacheKey, lease_ms: int) -> WriteLease:
+        return await self._call(
+            "lease_for_write", lambda: self.inner.lease_for_write(key, lease_ms)
+        )
+
+    async def invalidate(
+        self, item_names: Sequence[str], seqs: Sequence[int] = (), fills: Sequence[Fill] = ()
+    ) -> None:
         try:
             await self._call(
                 "invalidate",
-                lambda: self.inner.invalidate(item_names, seqs),
+                lambda: self.inner.invalidate(item_names, seqs, fills),
                 max(self.budget, INVALIDATION_BUDGET),
             )
         except CacheUnavailable:

@@ -10,7 +10,15 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
-from eventapi.cache.base import CacheBackend, CacheKey, Lookup, LookupState, item_key
+from eventapi.cache.base import (
+    CacheBackend,
+    CacheKey,
+    Fill,
+    Lookup,
+    LookupState,
+    WriteLease,
+    item_key,
+)
 from eventapi.changes import Change
 
 # Delivered seqs kept above the watermark; past this many, the highest are forgotten (the
@@ -64,19 +72,40 @@ class MemoryCache:
         return Lookup(LookupState.LEASED, resolved, token=token)
 
     async def fill(self, resolved: str, token: str, value: bytes, ttl_ms: int) -> bool:
-        held = self._leases.get(resolved)
-        if held is None or held[1] != token or held[0] <= self._clock():
+        if not self._holds(resolved, token):
             return False
         del self._leases[resolved]
+        self._store(resolved, value, ttl_ms)
+        return True
+
+    def _holds(self, resolved: str, token: str) -> bool:
+        held = self._leases.get(resolved)
+        return held is not None and held[1] == token and held[0] > self._clock()
+
+    def _store(self, resolved: str, value: bytes, ttl_ms: int) -> None:
         self._values[resolved] = (self._clock() + ttl_ms / 1000, value)
         self._values.move_to_end(resolved)
         while len(self._values) > self._max:
             self._values.popitem(last=False)
-        return True
 
-    async def invalidate(self, item_names: Sequence[str], seqs: Sequence[int] = ()) -> None:
+    async def lease_for_write(self, key: CacheKey, lease_ms: int) -> WriteLease:
+        resolved = self._resolve(key)
+        token = secrets.token_hex(8)
+        self._leases[resolved] = (self._clock() + lease_ms / 1000, token)
+        return WriteLease(resolved, token)
+
+    async def invalidate(
+        self, item_names: Sequence[str], seqs: Sequence[int] = (), fills: Sequence[Fill] = ()
+    ) -> None:
         for name in item_names:
             self._drop(name)
+        for fill in fills:
+            resolved = self._resolve(CacheKey(fill.name))
+            if resolved == fill.lease.resolved and self._holds(resolved, fill.lease.token):
+                del self._leases[resolved]
+                self._store(resolved, fill.value, fill.ttl_ms)
+            else:
+                self._drop(fill.name)
         self._generation += 1
         if self._applied is not None and seqs:
             self._delivered.update(s for s in seqs if s > self._applied)

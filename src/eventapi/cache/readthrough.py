@@ -28,9 +28,11 @@ from eventapi.cache.base import (
     Cache,
     CacheKey,
     CacheUnavailable,
+    Fill,
     Lookup,
     LookupState,
     Peekable,
+    WriteLease,
 )
 
 Outcome = Literal["HIT", "MISS", "BYPASS"]
@@ -64,14 +66,29 @@ class ReadThrough:
         self._joinable: dict[str, asyncio.Task[Read]] = {}  # flights not started yet
         self._started: dict[str, asyncio.Task[Read]] = {}  # flights under way
 
-    async def invalidate(self, item_names: Sequence[str], seqs: Sequence[int] = ()) -> None:
+    async def lease_for_write(self, key: CacheKey) -> WriteLease | None:
+        """Before a write to the store: the item's lease, for its Fill (base.py, Warm
+        writes); None without a cache or when it is unavailable (the write then leaves a
+        hole, as every write did before)."""
+        if self.cache is None:
+            return None
+        try:
+            return await self.cache.lease_for_write(key, self._lease_ms)
+        except CacheUnavailable:
+            return None
+
+    async def invalidate(
+        self, item_names: Sequence[str], seqs: Sequence[int] = (), fills: Sequence[Fill] = ()
+    ) -> None:
         """After a write, before it is acknowledged: drop the items (and every list page)
-        from the cache, and let no later read wait for a flight under way for them, which
-        may bring the old value (its requests still get it: they came before the write)."""
+        from the cache, or put the written values of ``fills`` in their place, and let no
+        later read wait for a flight under way for them, which may bring the old value (its
+        requests still get it: they came before the write)."""
         if self.cache is not None:
-            await self.cache.invalidate(item_names, seqs)
+            await self.cache.invalidate(item_names, seqs, fills)
+        names = {*item_names, *(fill.name for fill in fills)}
         for flights in (self._joinable, self._started):
-            for name in [n for n in flights if n in item_names or n.startswith(LIST_PREFIX)]:
+            for name in [n for n in flights if n in names or n.startswith(LIST_PREFIX)]:
                 del flights[name]
 
     def flight_count(self) -> int:

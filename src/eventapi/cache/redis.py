@@ -63,8 +63,10 @@ from eventapi.cache.base import (
     SCHEMA_VERSION,
     CacheBackend,
     CacheKey,
+    Fill,
     Lookup,
     LookupState,
+    WriteLease,
     item_key,
 )
 from eventapi.cache.guard import CALL_DEADLINE
@@ -115,6 +117,16 @@ end
 return 0
 """
 
+# A writer's lease (base.py, Warm writes): taken whoever holds it. KEYS: epoch, lease.
+# ARGV: the epoch the name holds, token, lease_ms. Reply: {0, epoch} the name is out of
+# date, nothing done; {1} taken.
+_WRITE_LEASE = """
+local epoch = redis.call('GET', KEYS[1]) or '0'
+if epoch ~= ARGV[1] then return {0, epoch} end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+return {1}
+"""
+
 # The change-log scripts share one key layout. KEYS: epoch, generation, watermark, delivered
 # (a sorted set of seqs delivered above the watermark), then for each item the script may
 # delete its value and its lease, named with the epoch ARGV[1]. ADVANCE moves the watermark
@@ -134,14 +146,26 @@ end
 local epoch = redis.call('GET', KEYS[1]) or '0'
 """
 
-# ARGV: epoch, number of seqs, seqs...; KEYS from 5: value and lease of each item.
+# ARGV: epoch, number of seqs, seqs..., then for each item: the token of a writer's lease
+# ('' for none), the value to store if that lease is still the item's, its ttl_ms. KEYS
+# from 5: value and lease of each item. An item whose lease is not that token is deleted.
 _INVALIDATE = (
     _ADVANCE
     + """
 if epoch ~= ARGV[1] then return {0, epoch} end
-for i = 5, #KEYS do redis.call('DEL', KEYS[i]) end
-redis.call('INCR', KEYS[2])
 local nseqs = tonumber(ARGV[2])
+local a = 3 + nseqs
+for i = 5, #KEYS, 2 do
+  local token = ARGV[a]
+  if token ~= '' and redis.call('GET', KEYS[i + 1]) == token then
+    redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2])
+    redis.call('DEL', KEYS[i + 1])
+  else
+    redis.call('DEL', KEYS[i], KEYS[i + 1])
+  end
+  a = a + 3
+end
+redis.call('INCR', KEYS[2])
 local applied = redis.call('GET', KEYS[3])
 if applied and nseqs > 0 then
   applied = tonumber(applied)
@@ -518,6 +542,7 @@ class RedisCache:
         self._lease_script = Script(_LEASE)
         self._fill_script = Script(_FILL)
         self._invalidate_script = Script(_INVALIDATE, WRITES)
+        self._write_lease_script = Script(_WRITE_LEASE, WRITES)
         self._catch_up_script = Script(_CATCH_UP, WRITES)
         self._reset_script = Script(_RESET, WRITES)
 
@@ -570,14 +595,35 @@ class RedisCache:
         done = await self._link.run(self._fill_script, keys, [token, value, ttl_ms])
         return bool(done)
 
-    async def invalidate(self, item_names: Sequence[str], seqs: Sequence[int] = ()) -> None:
+    async def lease_for_write(self, key: CacheKey, lease_ms: int) -> WriteLease:
+        token = secrets.token_hex(8)
+        for _ in range(ATTEMPTS):
+            epoch = self._epoch
+            resolved = self._item(epoch, key.name)
+            keys = [self._epoch_key, resolved + LEASE_SUFFIX]
+            reply = await self._link.run(self._write_lease_script, keys, [epoch, token, lease_ms])
+            if int(reply[0]) != _NAMES_CHANGED:
+                return WriteLease(resolved, token)
+            self._epoch = _text(reply[1])
+        raise NamesChanged("lease_for_write: the epoch kept changing")
+
+    async def invalidate(
+        self, item_names: Sequence[str], seqs: Sequence[int] = (), fills: Sequence[Fill] = ()
+    ) -> None:
         for _ in range(ATTEMPTS):
             epoch = self._epoch
             keys = list(self._log_keys)
+            args: list[EncodableT] = [epoch, len(seqs), *seqs]
             for name in item_names:
                 value = self._item(epoch, name)
                 keys += [value, value + LEASE_SUFFIX]
-            args: list[EncodableT] = [epoch, len(seqs), *seqs]
+                args += ["", "", 0]
+            for fill in fills:
+                value = self._item(epoch, fill.name)
+                keys += [value, value + LEASE_SUFFIX]
+                # A lease named under another epoch is not this item's lease: delete.
+                token = fill.lease.token if fill.lease.resolved == value else ""
+                args += [token, fill.value, fill.ttl_ms]
             if self._learn(await self._link.run(self._invalidate_script, keys, args)):
                 return
         raise NamesChanged("invalidate: the epoch kept changing")

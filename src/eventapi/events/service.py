@@ -2,7 +2,8 @@
 
 Reads are cache-aside through ReadThrough (single-flight + leases) and return a cache
 Entry: the exact response bytes with their ETag, identical on HIT and MISS. Writes commit
-to the store first, then invalidate.
+to the store first, then invalidate; an update leaves its new value in the cache when no
+other write overtook it (cache/base.py, Warm writes).
 
 Conditional writes (If-Match, against lost updates): the ETag of an event is the strong tag
 of its rendered body, so the store cannot compare it; it compares versions instead. A write
@@ -22,6 +23,7 @@ process gets IdempotencyKeyInFlight at once, on every backend, without asking th
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import time
@@ -29,8 +31,8 @@ from dataclasses import dataclass
 
 from pydantic import TypeAdapter
 
-from eventapi.cache.base import item_key, list_key
-from eventapi.cache.readthrough import Outcome, ReadThrough
+from eventapi.cache.base import Fill, WriteLease, item_key, list_key
+from eventapi.cache.readthrough import Outcome, ReadThrough, jittered_ms
 from eventapi.errors import EventNotFound, IdempotencyKeyInFlight, PreconditionFailed
 from eventapi.events.entry import Entry, IfMatch, strong_etag
 from eventapi.events.links import page_links
@@ -39,6 +41,11 @@ from eventapi.events.store import Claim, EventStore, VersionConflict
 from eventapi.metrics import Metrics
 
 _EVENT_LIST = TypeAdapter(list[EventRead])
+# How long a write waits, after its store write, for its cache lease (a round trip sent
+# with the store write, so normally long done): longer only while the cache struggles, when
+# a hole costs less than the wait. (A write's answer must never wait on a slow cache beyond
+# the invalidation's own bound: tests/faults/test_latency.py.)
+LEASE_GRACE = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,20 +175,36 @@ class EventService:
         self, event_id: str, changes: dict[str, object], if_match: IfMatch | None
     ) -> Written:
         expected = await self._expected_version(event_id, if_match)
+        key = item_key(event_id)
+        # The write's lease, so the cache can take the written value after it (cache/
+        # base.py, Warm writes): the next reads hit instead of reading the store. It only
+        # has to be taken before the fill, so it is taken while the store writes.
+        leasing = asyncio.create_task(self._reads.lease_for_write(key))
         self._metrics.store_operation("update")
         try:
             saved = await self._store.update(event_id, changes, expected_version=expected)
         except VersionConflict as conflict:
-            raise _changed(conflict) from None  # nothing was written: nothing to invalidate
+            await _taken(leasing)
+            await self._invalidate(event_id, 0)  # nothing was written: frees the lease
+            raise _changed(conflict) from None
         except BaseException:
+            await _taken(leasing)
             # A write that failed (timed out) may still have committed; if it did, the
             # relay delivers its change-log record too.
             await self._invalidate(event_id, 0)
             raise
-        await self._invalidate(event_id, saved.seq if saved else 0)
+        lease = await _taken(leasing)
         if saved is None:
+            await self._invalidate(event_id, 0)
             raise _absent(event_id, if_match)
-        return written(saved.event)
+        done = written(saved.event)
+        if lease is None:
+            await self._invalidate(event_id, saved.seq)
+        else:
+            value = Entry(200, done.etag, done.body).encode()
+            fill = Fill(key.name, lease, value, jittered_ms(self._ttls.item))
+            await self._reads.invalidate([], [saved.seq], [fill])
+        return done
 
     async def delete(self, event_id: str, if_match: IfMatch | None = None) -> None:
         expected = await self._expected_version(event_id, if_match)
@@ -215,6 +238,17 @@ class EventService:
     async def _invalidate(self, event_id: str, seq: int) -> None:
         """Before the write is acknowledged; ``seq`` (0: none) tells the relay it is done."""
         await self._reads.invalidate([item_key(event_id).name], [seq] if seq else [])
+
+
+async def _taken(leasing: asyncio.Task[WriteLease | None]) -> WriteLease | None:
+    """The write lease, if taken within LEASE_GRACE of the store write; else it is given
+    up (cancelled) and the write leaves a hole, as every write did before."""
+    if not leasing.done():
+        await asyncio.wait({leasing}, timeout=LEASE_GRACE)
+    if not leasing.done():
+        leasing.cancel()
+        return None
+    return leasing.result()
 
 
 def _changed(conflict: VersionConflict) -> PreconditionFailed:
