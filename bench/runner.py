@@ -102,9 +102,7 @@ class _Run:
         titles = {e.id: e.title for e in events}
         hot_ids = hot_set(list(titles), opts.hot)
         hot = item_paths(hot_ids)
-        hot_set_ids = set(hot_ids)
-        cold = next((i for i in reversed(titles) if i not in hot_set_ids), events[-1].id)
-        stampede = (cold, titles[cold], opts.stampede)
+        stampede = ("Stampede", opts.stampede)
 
         floor_env = server.app_env(self.template, "none")
         with server.uvicorn(server.FLOOR, floor_env, self.workdir, self.pinning) as port:

@@ -135,15 +135,13 @@ def zipf(b: Bench, key: str, cache: str, port: int, titles: Mapping[str, str]) -
     return row
 
 
-def stampede_row(
-    b: Bench, key: str, cache: str, port: int, event_id: str, title: str, connections: int
-) -> Row:
-    result = stampede(port, event_id, title, connections, b.pinning)
+def stampede_row(b: Bench, key: str, cache: str, port: int, title: str, connections: int) -> Row:
+    result = stampede(port, title, connections, b.pinning)
     row = Row(key, b.label(key), cache, result.load)
     row.add_delta(result.delta)
     row.stale = result.stale
     row.note = (
-        f"{result.load.requests} concurrent GETs of one id right after a write, "
+        f"{result.load.requests} concurrent GETs of an event just created, "
         f"store reads: {result.delta.store_reads}; stale reads: {result.stale}"
     )
     return row
