@@ -32,18 +32,24 @@ install: $(STAMP)
 # root); otherwise named, and their tests skip (under CI the browser tests fail instead).
 SYSTEM_PACKAGES := redis-server:redis-server chromium:chromium chromedriver:chromium-driver
 
-system-deps:
+# $(call apt_install,PAIRS,OR): apt-get install the Debian packages of the command:package
+# PAIRS whose command is missing (as root; otherwise say which). OR: what to run if apt fails.
+define apt_install
 	@missing=""; \
-	for pair in $(SYSTEM_PACKAGES); do \
+	for pair in $(1); do \
 	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
 	done; \
 	if [ -z "$$missing" ]; then exit 0; fi; \
 	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  echo "installing:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } $(2); \
 	else \
 	  echo "missing system packages:$$missing (apt-get install$$missing)"; \
 	fi
+endef
+
+system-deps:
+	$(call apt_install,$(SYSTEM_PACKAGES))
 
 # requirements.txt (the original `pip install -r requirements.txt` path) from the pins.
 requirements: install
@@ -62,18 +68,7 @@ seed: install
 BENCH_PACKAGES := wrk:wrk redis-server:redis-server
 
 bench-deps:
-	@missing=""; \
-	for pair in $(BENCH_PACKAGES); do \
-	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; \
-	done; \
-	if [ -z "$$missing" ]; then exit 0; fi; \
-	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "installing:$$missing"; \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } \
-	    || echo "could not install$$missing: the bench runs without them"; \
-	else \
-	  echo "missing for the bench:$$missing (apt-get install$$missing); it runs without them"; \
-	fi
+	$(call apt_install,$(BENCH_PACKAGES),|| echo "could not install them: the bench runs without them")
 
 bench: install bench-deps
 	$(BIN)/python -m bench
