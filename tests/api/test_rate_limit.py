@@ -310,12 +310,11 @@ def test_a_bad_limit_stops_the_app_naming_the_variable(
 # Redis ------------------------------------------------------------------------------------
 
 
-async def test_two_apps_share_their_budget_through_redis(
-    tmp_path: Path, redis_server: RedisServer
-) -> None:
-    # Two apps in one process stand for two server processes (tests/multiprocess runs real
-    # ones): 3 writes an hour between them, for one client.
-    settings = limit_settings(tmp_path, cache_url=redis_server.url, write_rate_limit="3/hour")
+async def two_apps_share_three_writes_an_hour(tmp_path: Path, cache_url: str) -> None:
+    """Two apps in one process stand for two server processes (tests/multiprocess runs real
+    ones): 3 writes an hour between them, for one client (ADDRESS); another client
+    (OTHER_ADDRESS) still has its whole budget."""
+    settings = limit_settings(tmp_path, cache_url=cache_url, write_rate_limit="3/hour")
     async with (
         running(settings) as one,
         running(settings) as two,
@@ -325,8 +324,13 @@ async def test_two_apps_share_their_budget_through_redis(
     ):
         statuses = [*await posts(first, 2), *await posts(second, 2), *await posts(first, 1)]
         assert statuses == [201, 201, 201, 429, 429]
-        # Another client still has its whole budget.
         assert await posts(other, 4) == [201, 201, 201, 429]
+
+
+async def test_two_apps_share_their_budget_through_redis(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    await two_apps_share_three_writes_an_hour(tmp_path, redis_server.url)
     keys = redis_server.command("KEYS", "*:ratelimit:writes:3/3600:*").decode()
     assert f"addr:{ADDRESS}" in keys
     assert f"addr:{OTHER_ADDRESS}" in keys

@@ -28,7 +28,7 @@ from eventapi.metrics import Metrics
 from eventapi.ratelimit.rates import Rate
 from eventapi.ratelimit.shared import RedisTokens
 from eventapi.settings import Settings
-from tests.api.test_rate_limit import ADDRESS, OTHER_ADDRESS, limit_settings, posts, running
+from tests.api.test_rate_limit import ADDRESS, OTHER_ADDRESS, two_apps_share_three_writes_an_hour
 from tests.faults.helpers import health, read_until_hit, replace, wait_for_redis
 from tests.support.api import create, item
 from tests.support.app import run_app
@@ -36,6 +36,7 @@ from tests.support.backends import open_backend
 from tests.support.redis_cluster import RedisClusterServers, keys_on
 from tests.support.redis_server import RedisServer, free_port
 from tests.support.timing import FakeClock
+from tests.unit.test_rate_limit import grants_up_to_the_room_left
 
 ITEM = item_key("c" * 24)
 LEASE_MS = 60_000
@@ -220,13 +221,7 @@ async def tokens(
 async def test_rate_limit_buckets_on_the_cluster_grant_exactly_the_count(
     tokens: RedisTokens, redis_cluster: RedisClusterServers
 ) -> None:
-    rate = Rate(20, 60)
-    assert await tokens.take("k", rate, 8) == (8, 0.0)
-    assert await tokens.take("k", rate, 8) == (8, 0.0)
-    assert await tokens.take("k", rate, 8) == (4, 0.0)
-    granted, wait = await tokens.take("k", rate, 8) or (-1, -1.0)
-    assert granted == 0
-    assert 2.9 < wait <= 3.0
+    await grants_up_to_the_room_left(tokens)
     exact = [await tokens.take("other", Rate(7, 60), 1) for _ in range(8)]
     assert [g[0] for g in exact if g is not None] == [1] * 7 + [0]
     # Each bucket on the node of its own slot (no hash tag: they spread over the nodes).
@@ -260,18 +255,7 @@ def state(tokens: RedisTokens) -> BreakerState:
 async def test_two_apps_share_their_write_budget_through_the_cluster(
     tmp_path: Path, redis_cluster: RedisClusterServers
 ) -> None:
-    url = redis_cluster.nodes[2].url
-    settings = limit_settings(tmp_path, cache_url=url, write_rate_limit="3/hour")
-    async with (
-        running(settings) as one,
-        running(settings) as two,
-        one.client() as first,
-        two.client() as second,
-        two.client(OTHER_ADDRESS) as other,
-    ):
-        statuses = [*await posts(first, 2), *await posts(second, 2), *await posts(first, 1)]
-        assert statuses == [201, 201, 201, 429, 429]
-        assert await posts(other, 4) == [201, 201, 201, 429]
+    await two_apps_share_three_writes_an_hour(tmp_path, redis_cluster.nodes[2].url)
     buckets = [k.decode() for k in redis_cluster.all_keys() if b":ratelimit:writes:3/3600:" in k]
     assert any(k.endswith(f"addr:{ADDRESS}") for k in buckets), buckets
     assert any(k.endswith(f"addr:{OTHER_ADDRESS}") for k in buckets), buckets

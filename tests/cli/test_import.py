@@ -37,12 +37,13 @@ from tests.multiprocess.cluster import (
     server_env,
     wait_for,
 )
+from tests.support.api import MUSIC_FESTIVAL
 from tests.support.redis_server import RedisServer
 
 Row = dict[str, Any]
 EXTENSION = {"json": "json", "jsonl": "jsonl", "csv": "csv"}
 FORMATS: list[Format] = ["json", "jsonl", "csv"]
-FESTIVAL_ID = "68ed254e36d0233aa05afbe9"
+FESTIVAL_ID: str = MUSIC_FESTIVAL["id"]
 
 ROWS: list[Row] = [
     {
@@ -60,15 +61,7 @@ ROWS: list[Row] = [
 ]
 # What the API would store and return for ROWS (ids of id-less rows left out).
 STORED: list[Row] = [
-    {
-        "id": FESTIVAL_ID,
-        "title": "Music Festival",
-        "description": "Three-day outdoor music festival",
-        "date": "2025-08-20T14:00:00",
-        "location": "Austin, TX",
-        "category": "Music",
-        "organizer": "Live Nation",
-    },
+    MUSIC_FESTIVAL,
     {
         "title": 'Jazz, "live"\nNight',
         "description": None,
