@@ -565,7 +565,7 @@ class RedisCache:
         return True
 
     async def lease(self, key: CacheKey, lease_ms: int) -> Lookup:
-        token = f"{self._token_prefix}{next(self._tokens):x}"
+        token = self._new_token()
         for _ in range(ATTEMPTS):
             epoch = self._epoch
             generation = self._generation if key.is_list else ""
@@ -590,13 +590,16 @@ class RedisCache:
         # (the caller looks again, or reads the store and does not fill).
         return Lookup(LookupState.BUSY, resolved)
 
+    def _new_token(self) -> str:
+        return f"{self._token_prefix}{next(self._tokens):x}"
+
     async def fill(self, resolved: str, token: str, value: bytes, ttl_ms: int) -> bool:
         keys = [resolved, resolved + LEASE_SUFFIX]
         done = await self._link.run(self._fill_script, keys, [token, value, ttl_ms])
         return bool(done)
 
     async def lease_for_write(self, key: CacheKey, lease_ms: int) -> WriteLease:
-        token = secrets.token_hex(8)
+        token = self._new_token()
         for _ in range(ATTEMPTS):
             epoch = self._epoch
             resolved = self._item(epoch, key.name)

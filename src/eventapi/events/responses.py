@@ -6,6 +6,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from eventapi.errors import EventNotFound
+from eventapi.events.schemas import EventQuery
 from eventapi.events.service import EventService, Served, Written
 from eventapi.http.problems import problem_parts
 
@@ -34,6 +35,12 @@ async def item_parts(
         # Cached or not, "not found" is rendered without raising on this hot path.
         return problem_parts(EventNotFound(event_id), path)
     return served_parts(served, if_none_match)
+
+
+async def list_parts(service: EventService, query: EventQuery, if_none_match: str | None) -> Parts:
+    """GET /api/events, for a validated query: called by the route and by the fast path
+    (for a query string the route has validated)."""
+    return served_parts(await service.list(query), if_none_match)
 
 
 def served_parts(served: Served, if_none_match: str | None) -> Parts:

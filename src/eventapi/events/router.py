@@ -22,7 +22,7 @@ from eventapi.events.responses import (
     JSON,
     Parts,
     item_parts,
-    served_parts,
+    list_parts,
     written_response,
 )
 from eventapi.events.schemas import DeleteResult, EventCreate, EventQuery, EventRead, EventUpdate
@@ -251,9 +251,9 @@ async def list_events(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     # What this query string validated to: the fast path (http/fastpath.py) answers the
-    # same string from now on without validating it again. Both run served_parts.
+    # same string from now on without validating it again. Both run list_parts.
     request.app.state.known_queries.learn(request.scope["query_string"], query)
-    return _response(served_parts(await service.list(query), if_none_match))
+    return _response(await list_parts(service, query, if_none_match))
 
 
 @router.get(

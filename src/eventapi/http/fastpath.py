@@ -18,12 +18,13 @@ one contract.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventapi.errors import EventApiError
 from eventapi.events.links import EVENTS_PATH
-from eventapi.events.responses import EVENT_ID, Parts, item_parts, served_parts
+from eventapi.events.responses import EVENT_ID, Parts, item_parts, list_parts
 from eventapi.events.schemas import EventQuery
 from eventapi.events.service import EventService
 from eventapi.http.problems import problem_parts
@@ -78,21 +79,27 @@ class ReadFastPath:
 
     async def _item(self, scope: Scope, send: Send, event_id: str) -> None:
         service: EventService = scope["app"].state.service
-        parts: Parts
-        try:
-            parts = await item_parts(service, event_id, _if_none_match(scope), scope["path"])
-        except EventApiError as exc:
-            parts = problem_parts(exc, scope["path"])
-        await _send(send, parts)
+        path = scope["path"]
+        await _answer(scope, send, item_parts(service, event_id, _if_none_match(scope), path))
 
     async def _list(self, scope: Scope, send: Send, query: EventQuery) -> None:
         service: EventService = scope["app"].state.service
-        parts: Parts
-        try:
-            parts = served_parts(await service.list(query), _if_none_match(scope))
-        except EventApiError as exc:
-            parts = problem_parts(exc, scope["path"])
-        await _send(send, parts)
+        await _answer(scope, send, list_parts(service, query, _if_none_match(scope)))
+
+
+async def _answer(scope: Scope, send: Send, answering: Awaitable[Parts]) -> None:
+    """Send the parts, or the problem a domain error stands for (as the routes' handlers
+    would)."""
+    parts: Parts
+    try:
+        parts = await answering
+    except EventApiError as exc:
+        parts = problem_parts(exc, scope["path"])
+    status, headers, body = parts
+    raw = [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _if_none_match(scope: Scope) -> str | None:
@@ -101,11 +108,3 @@ def _if_none_match(scope: Scope) -> str | None:
         if name == b"if-none-match":
             value = raw.decode("latin-1")
     return value
-
-
-async def _send(send: Send, parts: Parts) -> None:
-    status, headers, body = parts
-    raw = [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()]
-    raw.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
