@@ -12,6 +12,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import hiredis
+
 REDIS_SERVER = shutil.which("redis-server")
 
 
@@ -81,7 +83,7 @@ class RedisServer:
         )
         with socket.create_connection(("127.0.0.1", self.port), timeout=2) as sock:
             sock.sendall(payload)
-            return sock.recv(65536)
+            return _whole_reply(sock)
 
     @property
     def running(self) -> bool:
@@ -112,3 +114,18 @@ class RedisServer:
         if self._proc is not None:
             self.thaw()
             self.kill()
+
+
+def _whole_reply(sock: socket.socket) -> bytes:
+    """The raw bytes of one complete RESP reply, however many reads it takes (KEYS * on a
+    busy node is larger than one read)."""
+    reader = hiredis.Reader()
+    raw = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError(f"the connection closed after {len(raw)} bytes of a reply")
+        raw += chunk
+        reader.feed(chunk)
+        if reader.gets() is not False:
+            return raw
