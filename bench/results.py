@@ -26,6 +26,7 @@ SCENARIOS: dict[str, str] = {
     "zipf-memory": "4 Zipf reads + writes",
     "zipf-redis": "4 Zipf reads + writes",
     "zipf-two": "4 Zipf reads + writes, 2 server processes",
+    "zipf-writers": "4 Zipf reads + concurrent writers of hot ids, 2 server processes",
     "stampede-memory": "5 cold-key stampede",
     "stampede-redis": "5 cold-key stampede",
     "lists-cached": "6 list queries, cached",
@@ -43,7 +44,7 @@ SCENARIOS: dict[str, str] = {
 }
 # Rows measured against a redis-server (skipped when it is not installed), in run order.
 NEEDS_REDIS = ("cached-redis", "zipf-redis", "stampede-redis", "peer-tutorial",
-               "peer-fastapi-cache", "zipf-two")  # fmt: skip
+               "peer-fastapi-cache", "zipf-two", "zipf-writers")  # fmt: skip
 # Rows every run has (the others depend on the options and on wrk being used).
 ALWAYS = [k for k in SCENARIOS if k not in {"floor-python", "floor-workers", "cached-workers"}]
 

@@ -10,7 +10,7 @@ import tempfile
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from bench import report, scenarios, server, table, wrk
+from bench import report, scenarios, server, table, writers, wrk
 from bench.client import ServerGone
 from bench.options import SLOW_CONNECTIONS, Options
 from bench.pinning import Pinning
@@ -81,10 +81,12 @@ class _Run:
         workers: int = 1,
         pin: bool = True,
         log_level: str = "warning",
+        database: Path | None = None,
     ) -> AbstractContextManager[int]:
-        """The app on a fresh copy of the seeded file: ``eventapi serve`` as users start it,
-        or (with added store latency) slow_app on uvicorn with the same options."""
-        env = server.app_env(self.copy(name), cache, latency, log_level)
+        """The app on a fresh copy of the seeded file (or on ``database``): ``eventapi
+        serve`` as users start it, or (with added store latency) slow_app on uvicorn with
+        the same options."""
+        env = server.app_env(database or self.copy(name), cache, latency, log_level)
         target = server.app_target(latency)
         if target == server.APP:
             return server.eventapi_serve(env, self.workdir, self.pinning, workers=workers, pin=pin)
@@ -152,6 +154,7 @@ class _Run:
                 row.store_reads = row.per_1k = row.hit_ratio = None  # /metrics is per worker
                 row.note += "; not pinned"
                 self.add(row)
+            self.add(self.concurrent_writers(titles))
         with self.app("none", "none") as port:
             row = b.measure("uncached", "none", port, hot, route="item")
             row.note = "cache off; concurrent reads of one id still share a store read"
@@ -176,6 +179,21 @@ class _Run:
         if opts.workers > 1:
             self.several_workers(hot)
         set_ratios(self.rows)
+
+    def concurrent_writers(self, titles: dict[str, str]) -> Row:
+        """zipf-two with several writes of one hot id in flight at once, through both
+        processes; its store file records the commit order (bench/writers.py) from before
+        the servers start, for judging stale reads after the load."""
+        key, unpinned = "zipf-writers", dataclasses.replace(self.b, pinning=Pinning.plan(False))
+        database = self.copy("writers")
+        writers.install(database)
+        with (
+            server.redis(self.workdir, self.pinning) as url,
+            self.app("writers", url, workers=2, pin=False, database=database) as port,
+        ):
+            row = scenarios.zipf_writers(unpinned, key, "redis", port, titles, database)
+        row.note += "; not pinned"
+        return row
 
     def granian(self, uvicorn_item: Row, hot: list[str]) -> None:
         """The floor and the cached item GET (in-process cache) on granian: the same app and

@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import client, wrk
+from bench import client, writers, wrk
 from bench.loadgen import LoadGenerator, OnResponse, Request, run_load
 from bench.mixed import MixedWorkload
 from bench.pinning import Pinning
@@ -126,6 +126,46 @@ def zipf(b: Bench, key: str, cache: str, port: int, titles: Mapping[str, str]) -
             f"MISS answers: {c.miss_after_write} after a write, {c.miss_first} first reads, "
             f"{c.miss_other} other"
         )
+    if c.write_ms:
+        ms = sorted(c.write_ms)
+        notes.append(f"writes p50 {percentile(ms, 0.5):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms")
+    if c.failed_reads or c.failed_writes:
+        notes.append(f"failed reads {c.failed_reads}, failed writes {c.failed_writes}")
+    row.note = "; ".join(notes)
+    return row
+
+
+def zipf_writers(
+    b: Bench, key: str, cache: str, port: int, titles: Mapping[str, str], database: Path
+) -> Row:
+    """Zipf reads, writes racing on the hottest ids (bench/writers.py), stale reads judged
+    in the commit order the triggers ``writers.install`` put on ``database`` recorded."""
+    work = writers.ConcurrentWriters(titles)
+    conns = b.connections
+    b.python(port, work.choose, conns, max(b.warmup, b.duration), work.on_response)
+    work.reset_counts()
+    load = b.python(port, work.choose, conns, b.duration, work.on_response)
+    row = Row(key, b.label(key), cache, load)
+    judge = writers.Judge(writers.commit_log(database), work.acks)
+    stale = judge.stale(work.reads[work.measured_from :])
+    warm_stale = judge.stale(work.reads[: work.measured_from])
+    row.stale = stale.count + warm_stale.count
+    c = work.counts
+    share = c.writes / max(c.reads + c.writes, 1)
+    notes = [
+        f"{len(titles):,} ids, s=1.1, writes {share:.1%}, all to the {len(work.hot)} hottest",
+        f"stale reads: {stale.count}",
+    ]
+    if stale.first:
+        notes[-1] += f" (first: {stale.first})"
+    if warm_stale.count:
+        notes.append(f"{warm_stale.count} stale reads during the warm-up")
+    notes.append(
+        f"up to {c.most_in_flight} writes of one id in flight, {c.overlapped} sent while "
+        f"another of their id was; {judge.out_of_order} acknowledged after a later commit"
+    )
+    if judge.unrecorded:
+        notes.append(f"{judge.unrecorded} acknowledged writes never committed")
     if c.write_ms:
         ms = sorted(c.write_ms)
         notes.append(f"writes p50 {percentile(ms, 0.5):.1f} ms, p99 {percentile(ms, 0.99):.1f} ms")

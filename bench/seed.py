@@ -1,5 +1,6 @@
 """Realistic generated events, bulk-inserted straight into a SQLite file before a server
-starts (EventStore.insert_missing, in batches, with a progress bar on stderr)."""
+starts (SqliteEventStore.load_new into a new file, else insert_missing in batches; a
+progress bar on stderr)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import TextIO
 
 from bson import ObjectId
 
-from eventapi.events.schemas import EventRead
+from eventapi.events.schemas import EventRead, fields_of
 from eventapi.storage.sqlite import SqliteEventStore
 
 BATCH = 1000
@@ -80,12 +81,18 @@ def _progress(done: int, total: int, out: TextIO, width: int = 30) -> None:
 
 async def _insert(path: Path, events: list[EventRead], out: TextIO) -> int:
     store = await SqliteEventStore.open(str(path), timeout=60.0)
-    inserted = 0
     try:
         _progress(0, len(events), out)
-        for at in range(0, len(events), BATCH):
-            inserted += await store.insert_missing(events[at : at + BATCH])
-            _progress(min(at + BATCH, len(events)), len(events), out)
+        # A new file is filled as `eventapi import` fills one: all at once, sorted by id.
+        inserted = await store.load_new(
+            [[fields_of(e) for e in sorted(events, key=lambda e: e.id)]]
+        )
+        if inserted is None:
+            inserted = 0
+            for at in range(0, len(events), BATCH):
+                inserted += await store.insert_missing(events[at : at + BATCH])
+                _progress(min(at + BATCH, len(events)), len(events), out)
+        _progress(len(events), len(events), out)
     finally:
         await store.close()
     return inserted

@@ -130,7 +130,8 @@ def _kept(rows: dict[str, Row]) -> list[Target]:
     """What earlier issues guaranteed (never stale, one store read per stampede) or set
     (concurrency 1), still checked."""
     out = []
-    stale = [r.stale for k in ("zipf-memory", "zipf-redis") if (r := _ran(rows, k))]
+    zipf = ("zipf-memory", "zipf-redis", "zipf-writers")
+    stale = [r.stale for k in zipf if (r := _ran(rows, k))]
     out.append(
         Target(
             "kept: Zipf reads with 5% writes: zero stale reads",

@@ -14,6 +14,7 @@ from eventapi import __version__, telemetry
 from eventapi.cache.factory import open_cache
 from eventapi.cache.guard import GuardedCache
 from eventapi.cache.readthrough import ReadThrough
+from eventapi.events.admission import ListAdmission
 from eventapi.events.router import router as events_router
 from eventapi.events.service import EventService, Ttls
 from eventapi.events.store import EventStore
@@ -93,7 +94,10 @@ def create_app(
             app.state.store = opened_store
             app.state.cache = opened_cache
             app.state.reads = reads
-            app.state.service = EventService(opened_store, reads, metrics, ttls)
+            admission = ListAdmission(
+                settings.list_queries_per_process, settings.list_queries_per_client
+            )
+            app.state.service = EventService(opened_store, reads, metrics, ttls, admission)
             if freeze_gc:
                 # Everything built so far lives as long as the process: move it out of the
                 # collector's reach, or every full collection walks it again for nothing

@@ -15,6 +15,9 @@ http/problems.py maps each one to an RFC 9457 problem+json response.
       InvalidIdempotencyKey  400  Idempotency-Key is not 1-255 printable ASCII characters
       IdempotencyKeyInFlight 409  a POST with this Idempotency-Key is still being processed
       IdempotencyKeyReused   422  this Idempotency-Key came before with another request body
+      TooManyListQueries   429  this client already has as many uncached list queries
+                                running as it may (events/admission.py)
+      ListQueriesBusy      503  this process runs as many uncached list queries as it admits
 """
 
 from __future__ import annotations
@@ -126,3 +129,24 @@ class IdempotencyKeyReused(EventApiError):
         ),
     ) -> None:
         super().__init__(detail)
+
+
+class TooManyListQueries(EventApiError):
+    status, slug, title = 429, "too-many-list-queries", "Too many list queries"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"You already have {limit} list queries running that the cache could not answer; "
+            "wait for them, then retry"
+        )
+        self.headers["Retry-After"] = "1"
+
+
+class ListQueriesBusy(EventApiError):
+    status, slug, title = 503, "list-queries-busy", "List queries busy"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"This server is running {limit} list queries the cache could not answer; retry shortly"
+        )
+        self.headers["Retry-After"] = "1"

@@ -110,6 +110,13 @@ class Settings(BaseSettings):
     # seconds; a kept-alive connection may sit idle between requests for keepalive_timeout.
     header_timeout: float = Field(default=10.0, gt=0, le=300)
     keepalive_timeout: int = Field(default=5, ge=1, le=300)
+    # A request's body must be complete within body_timeout seconds of its head; a process
+    # holds at most max_connections open connections (more get 503 and are closed).
+    body_timeout: float = Field(default=10.0, gt=0, le=300)
+    # Uncached list queries one process runs at once, and one client (events/admission.py).
+    list_queries_per_process: int = Field(default=3, ge=1, le=1000)
+    list_queries_per_client: int = Field(default=2, ge=1, le=1000)
+    max_connections: int = Field(default=4096, ge=1, le=1_000_000)
     # SIGTERM: seconds the requests in flight get to finish before the process exits.
     shutdown_timeout: int = Field(default=30, ge=1, le=3600)
 
@@ -121,6 +128,9 @@ class Settings(BaseSettings):
     cache_missing_ttl: float = Field(default=30, gt=0, description="seconds a 404 stays cached")
     cache_list_ttl: float = Field(default=60, gt=0, description="seconds a list page stays")
     cache_max_entries: int = Field(default=10_000, ge=1, description="memory:// size bound")
+    cache_max_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1024 * 1024, description="memory:// bound in bytes"
+    )
     # Total time one Redis call may take, retries included; past it the cache is skipped.
     cache_timeout: float = Field(default=0.075, gt=0, le=5)
     # How long a reader waits for another process that holds the lease on the same entry

@@ -4,16 +4,18 @@ failed run (bench/runner.py, without starting servers)."""
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from bench import runner, server
+from bench import runner, scenarios, server, writers
 from bench.client import ServerGone
 from bench.options import Options
 from bench.pinning import Pinning
 from bench.results import Row
+from bench.scenarios import Bench
 from bench.stats import LoadResult
 
 
@@ -72,3 +74,47 @@ def test_the_granian_note_compares_with_uvicorn() -> None:
     assert runner.vs_uvicorn(measured(12_000), None) == (
         "granian; no uvicorn measurement to compare with"
     )
+
+
+def test_concurrent_writers_record_commit_order_from_before_the_servers_start(
+    run: runner._Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with contextlib.closing(sqlite3.connect(run.template)) as db:
+        db.execute("CREATE TABLE events (id TEXT PRIMARY KEY, title TEXT NOT NULL)")
+    served: list[tuple[dict[str, str], int, bool, list[str]]] = []
+
+    @contextlib.contextmanager
+    def redis(workdir: Path, pinning: Pinning) -> Iterator[str]:
+        yield "redis://127.0.0.1:1/0"
+
+    @contextlib.contextmanager
+    def serve(
+        env: dict[str, str], workdir: Path, pinning: Pinning, *, workers: int, pin: bool
+    ) -> Iterator[int]:
+        with contextlib.closing(sqlite3.connect(run.workdir / "writers.db")) as db:
+            triggers = [
+                r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            ]
+        served.append((env, workers, pin, triggers))
+        yield 8123
+
+    def scenario(b: Bench, key: str, cache: str, port: int, titles: object, database: Path) -> Row:
+        assert (key, cache, port, database) == (
+            "zipf-writers",
+            "redis",
+            8123,
+            run.workdir / "writers.db",
+        )
+        assert not b.pinning.active
+        return Row(key, "", cache, note="stale reads: 0")
+
+    monkeypatch.setattr(server, "redis", redis)
+    monkeypatch.setattr(server, "eventapi_serve", serve)
+    monkeypatch.setattr(scenarios, "zipf_writers", scenario)
+    row = run.concurrent_writers({"e": "Event"})
+    assert row.note == "stale reads: 0; not pinned"
+    [(env, workers, pin, triggers)] = served
+    assert (workers, pin) == (2, False)
+    assert env["EVENTAPI_CACHE_URL"] == "redis://127.0.0.1:1/0"
+    assert env["EVENTAPI_DATABASE_URL"].endswith("/writers.db")
+    assert sorted(triggers) == [f"{writers.SIDE_TABLE}_insert", f"{writers.SIDE_TABLE}_update"]

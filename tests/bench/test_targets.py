@@ -32,6 +32,7 @@ def run_meeting_every_target() -> list[Row]:
         row("cached-logged", 11_500),
         row("zipf-memory", 8_000, per_1k=25.0, stale=0),
         row("zipf-redis", 7_000, per_1k=10.0, stale=0),
+        row("zipf-writers", 6_000, stale=0),
         row("slow-cached", 10_000),
         row("slow-uncached", 1_000),
         row("slow-cached-many", 10_000, SLOW_CONNECTIONS),
@@ -69,6 +70,21 @@ def test_every_target_of_issue_11_met() -> None:
     assert rates[0].measured.startswith("50% item p99 2.00 ms; 80% item p99 2.00 ms")
     kept = [t.text for t in targets if t.text.startswith("kept")]
     assert len(kept) == 4
+    assert found["kept: Zipf reads with 5% writes: zero stale reads"].measured == "0 + 0 + 0"
+
+
+def test_a_stale_read_with_concurrent_writers_fails_the_kept_target() -> None:
+    rows = {r.key: r for r in run_meeting_every_target()}
+    rows["zipf-writers"] = row("zipf-writers", 6_000, stale=3)
+    never_stale = by_text(evaluate(list(rows.values()), 50))[
+        "kept: Zipf reads with 5% writes: zero stale reads"
+    ]
+    assert (never_stale.measured, never_stale.met) == ("0 + 0 + 3", False)
+    del rows["zipf-memory"], rows["zipf-redis"]  # only the concurrent writers' row ran
+    never_stale = by_text(evaluate(list(rows.values()), 50))[
+        "kept: Zipf reads with 5% writes: zero stale reads"
+    ]
+    assert (never_stale.measured, never_stale.met) == ("3", False)
 
 
 def test_each_threshold_fails_just_past_it() -> None:

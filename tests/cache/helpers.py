@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import httpx
 import pytest
 
-from eventapi.cache.base import CacheKey
+from eventapi.cache.base import Cache, CacheKey, LookupState
 from eventapi.cache.readthrough import Loader, Read, ReadThrough
+from eventapi.cache.redis import RedisCache, connect
 from tests.support.app import RunningApp
 from tests.support.gated_store import Gate, GatedStore
 
@@ -116,3 +119,21 @@ def assert_identical(responses: list[httpx.Response]) -> None:
     assert Counter(response.status_code for response in responses) == {200: N}
     assert len({response.content for response in responses}) == 1
     assert len({response.headers["etag"] for response in responses}) == 1
+
+
+async def cache_anew(cache: Cache, key: CacheKey, value: bytes, ttl_ms: int = 60_000) -> None:
+    """Lease ``key`` (nothing is cached there yet) and fill it with ``value``."""
+    lookup = await cache.lease(key, 60_000)
+    assert lookup.state is LookupState.LEASED, lookup
+    assert lookup.token is not None
+    assert await cache.fill(lookup.resolved, lookup.token, value, ttl_ms)
+
+
+@contextlib.asynccontextmanager
+async def private_cache(url: str) -> AsyncIterator[RedisCache]:
+    """A RedisCache on ``url`` in a namespace of its own, closed afterwards."""
+    made = RedisCache(connect(url, timeout=1.0), f"test-{uuid.uuid4().hex}")
+    try:
+        yield made
+    finally:
+        await made.close()

@@ -185,7 +185,10 @@ async def test_the_node_of_the_namespace_killed_and_restarted_under_the_app(
 
         owner.kill()
         written = await replace(http, created["id"], "while the node was down")
-        assert app.guard.breaker.state is BreakerState.OPEN
+        # Open, or probing the dead node: the write waited out the fence (1 s), longer than
+        # the breaker's reset (0.2 s), so a probe may be under way now. Either way, not
+        # closed: reads bypass the cache.
+        assert app.guard.breaker.state in (BreakerState.OPEN, BreakerState.HALF_OPEN)
         during = await http.get(url)
         assert (during.headers["x-cache"], during.json()) == ("BYPASS", written)
 

@@ -27,7 +27,7 @@ from eventapi.cache.base import CacheUnavailable, LookupState, item_key
 from eventapi.cache.breaker import CircuitBreaker
 from eventapi.cache.guard import GuardedCache
 from eventapi.cache.redis import READS, WRITES, RedisCache, RedisLink, Script
-from eventapi.cache.resp import Endpoint, RespClient
+from eventapi.cache.resp import Endpoint, RespClient, ServerIdentity, ServerReplaced
 from tests.support.redis_server import RedisServer, free_port
 
 # A call given no deadline: only a guard against a broken test hanging.
@@ -193,6 +193,41 @@ async def test_every_waiter_fails_when_the_server_dies_and_the_next_call_reconne
     with pytest.raises(RedisConnectionError):  # refused
         await client.execute("PING")
     redis_server.start()
+    assert await client.execute("ECHO", "back") == b"back"
+
+
+async def test_a_restarted_server_is_refused_until_it_is_forgotten(
+    redis_server: RedisServer,
+) -> None:
+    """A new connection that meets another Redis (another run_id: restarted, perhaps from
+    an old snapshot) fails its calls, on every client sharing the identity, until its owner
+    forgets the old one; a connection dropped to the same Redis is simply made again."""
+    identity = ServerIdentity()
+    reads, writes = (RespClient.from_url(redis_server.url, TIMEOUT, None, identity) for _ in "rw")
+    assert reads is not None
+    assert writes is not None
+    try:
+        await reads.execute("PING")
+        reads.drop()  # the same server: no harm
+        assert await reads.execute("ECHO", "same") == b"same"
+
+        redis_server.restart()
+        for client in (reads, writes, reads):
+            with pytest.raises(ServerReplaced):
+                await client.execute("PING")
+        identity.forget()
+        assert await writes.execute("ECHO", "known") == b"known"
+        assert await reads.execute("ECHO", "known") == b"known"
+    finally:
+        await reads.close()
+        await writes.close()
+
+
+async def test_a_client_without_an_identity_takes_any_server(
+    client: RespClient, redis_server: RedisServer
+) -> None:
+    await client.execute("PING")
+    redis_server.restart()
     assert await client.execute("ECHO", "back") == b"back"
 
 

@@ -4,6 +4,7 @@ store backend."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -22,6 +23,7 @@ from eventapi.settings import Settings
 from eventapi.storage.factory import open_store
 from eventapi.storage.mongo import MongoEventStore
 from eventapi.storage.sqlite import SqliteEventStore
+from eventapi.transfer import importer
 from eventapi.transfer.exporter import export, replaced_on_success
 from eventapi.transfer.formats import COLUMNS, FileError, Format, element_lines, read_rows
 from eventapi.transfer.importer import plan, write
@@ -554,9 +556,14 @@ async def test_a_server_with_its_own_cache_serves_the_import_within_a_relay_pass
             await wait_for(fresh, "the imported events served", within=5.0)
 
 
+@pytest.mark.parametrize("holding", [0, 1], ids=["empty", "holding-events"])
 def test_an_interrupted_import_keeps_its_batches_and_a_rerun_finishes_it(
-    quiet: dict[str, str], tmp_path: Path
+    quiet: dict[str, str], tmp_path: Path, holding: int
 ) -> None:
+    """Into a database that holds events the batches written stay; into an empty one the
+    import is one transaction, so nothing does."""
+    if holding:
+        eventapi(quiet, tmp_path, "import", write_file(tmp_path, ROWS[:1], "jsonl", "one"))
     many = [{"title": f"Event {n}", "date": "2025-01-01T00:00:00"} for n in range(20_000)]
     path = write_file(tmp_path, many, "jsonl")
     pipe = subprocess.PIPE
@@ -569,13 +576,16 @@ def test_an_interrupted_import_keeps_its_batches_and_a_rerun_finishes_it(
         code = proc.wait(timeout=20)
         stderr = proc.stderr.read().decode()
     assert code == 130, stderr
-    assert "eventapi: import interrupted: the batches written so far stay" in stderr
+    assert "eventapi: import interrupted: the batches already written stay" in stderr
     assert "Traceback" not in stderr
+    if not holding:
+        count = eventapi(quiet, tmp_path, "seed", "--count")
+        assert "holds 0 events" in count.stdout
 
     done = eventapi(quiet, tmp_path, "import", path)
     assert "Imported" in done.stdout
     count = eventapi(quiet, tmp_path, "seed", "--count")
-    assert "holds 20000 events" in count.stdout
+    assert f"holds {20_000 + holding} events" in count.stdout
 
 
 # --- in-process, over every store backend -------------------------------------------------
@@ -589,12 +599,18 @@ def as_bulk(store: EventStore) -> BulkEventStore:
 async def import_text(store: EventStore, text: str, fmt: Format) -> tuple[int, int]:
     copy = io.BytesIO(text.encode())
     err = io.StringIO()
-    done = await write(store, copy, fmt, plan(copy, fmt, err), err)
+    with contextlib.closing(plan(copy, fmt, err)) as found:
+        done = await write(as_bulk(store), found, err)
     return done.added, done.present
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
-async def test_import_and_export_on_every_backend(store: EventStore, fmt: Format) -> None:
+async def test_import_and_export_on_every_backend(
+    store: EventStore, fmt: Format, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small batches and chunks, so that these rows span several of each.
+    monkeypatch.setattr(importer, "BATCH", 1000)
+    monkeypatch.setattr(importer, "CHUNK", 700)
     many = [{"title": f"Event {n}", "date": f"2025-01-01T{n % 24:02d}:00:00Z"} for n in range(2500)]
     rows = [*ROWS, *many]  # more than two batches
 

@@ -21,15 +21,20 @@ def change(seq: int, key: CacheKey | None) -> Change:
     return Change(seq, None if key is None else key.name.removeprefix("item:"))
 
 
-async def test_a_new_cache_has_no_watermark_and_ignores_catch_up(harness: Harness) -> None:
+async def test_a_catch_up_without_a_watermark_resets(harness: Harness) -> None:
+    """A cache with no watermark (new, or lost since the relay read it) cannot say what was
+    applied: a catch-up retires everything and sets the watermark, as a reset does (doing
+    nothing would end the relay's pass as if it had applied the changes: tests/model)."""
     cache = harness.cache
     await put(cache, A, b"a")
+    await put(cache, B, b"b")
 
     assert await cache.watermark() is None
     await cache.catch_up([change(1, A)], through=1)
 
-    assert await cache.watermark() is None
-    assert await state_of(cache, A) is LookupState.HIT  # a reset must come first
+    assert await cache.watermark() == 1
+    assert await state_of(cache, A) is LookupState.LEASED
+    assert await state_of(cache, B) is LookupState.LEASED
 
 
 async def test_reset_retires_everything_and_sets_the_watermark(harness: Harness) -> None:

@@ -43,6 +43,7 @@ class CountingCache:
         self.inner = inner
         self.backend: CacheBackend = inner.backend
         self.failures = inner.failures
+        self.refusals = inner.refusals
         self.calls: Counter[str] = Counter()
 
     async def lease(self, key: CacheKey, lease_ms: int) -> Lookup:

@@ -137,6 +137,11 @@ class Workload:
     max_writes: int = 1000  # per event
     max_reads: int = 5000  # per reader
     list_every: int = 4  # every n-th read of a reader is a list page (0: never)
+    # A busy machine serves fewer requests in ``seconds``: the run goes on (up to
+    # ``overtime`` times as long) until the recorder holds at least this many.
+    min_writes: int = 0
+    min_reads: int = 0
+    overtime: float = 4.0
 
 
 async def run(
@@ -146,12 +151,19 @@ async def run(
     load: Workload,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Writers and readers until ``load.seconds`` pass, their counts run out, or ``stop``."""
+    """Writers and readers until ``load.seconds`` pass (and the minimum counts are reached),
+    their counts run out, or ``stop``."""
     stop = stop or asyncio.Event()
-    deadline = time.monotonic() + load.seconds
+    started = time.monotonic()
+    deadline = started + load.seconds
+    last = started + load.seconds * load.overtime
+
+    def short() -> bool:
+        return len(recorder.writes) < load.min_writes or len(recorder.reads) < load.min_reads
 
     def going() -> bool:
-        return time.monotonic() < deadline and not stop.is_set()
+        now = time.monotonic()
+        return not stop.is_set() and (now < deadline or (now < last and short()))
 
     async def writer(index: int, event: str) -> None:
         first = recorder.next_version(event)

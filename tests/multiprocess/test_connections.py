@@ -1,4 +1,5 @@
-"""Idle and slow-header connections are bounded in a real `eventapi serve --workers 2`.
+"""Idle and slow-header connections are bounded in a real `eventapi serve` (--workers 2),
+and so is their number (EVENTAPI_MAX_CONNECTIONS).
 
 500 connections that send nothing and 200 that trickle a header line now and then (a
 slowloris) are all answered 408 and closed within EVENTAPI_HEADER_TIMEOUT (plus scheduling
@@ -117,3 +118,75 @@ async def test_idle_and_slow_header_connections_are_closed_in_time(
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"408" not in answer  # closed after the response, silently, by keep-alive
     assert KEEPALIVE_TIMEOUT * 0.9 <= closed - answered <= KEEPALIVE_TIMEOUT + SLACK
+
+
+CAP = 300
+HELD_TIMEOUT = 4.0  # header and body time-outs of the held connections
+QUICK = 2.0  # a refused connection's 503 arrives well before any time-out could close it
+EXTRA = 50
+
+
+def open_files(server: Server) -> int:
+    return len(list(Path(f"/proc/{server.proc.pid}/fd").iterdir()))
+
+
+async def no_body(server: Server, opened: asyncio.Barrier) -> tuple[bytes, float]:
+    """A complete head that declares a body, and then never the body."""
+    reader, writer = await asyncio.open_connection(*host_port(server))
+    try:
+        writer.write(b"POST /api/events HTTP/1.1\r\nhost: t\r\ncontent-length: 100\r\n\r\n")
+        await opened.wait()
+        answer = await reader.read()
+        return answer, time.monotonic()
+    finally:
+        writer.close()
+
+
+async def refused(server: Server) -> tuple[bytes, float]:
+    started = time.monotonic()
+    reader, writer = await asyncio.open_connection(*host_port(server))
+    try:
+        answer = await asyncio.wait_for(reader.read(), HELD_TIMEOUT * 2)
+        return answer, time.monotonic() - started
+    finally:
+        writer.close()
+
+
+async def test_past_the_connection_cap_new_connections_get_a_quick_503(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """A process holding EVENTAPI_MAX_CONNECTIONS connections (idle ones, and ones whose
+    declared body never comes) answers each new one 503 at once; its open files stay under
+    the cap; the held ones are closed by their time-outs (408), and then it serves again."""
+    env = server_env(
+        tmp_path / "app.db",
+        redis_server.url,
+        header_timeout=HELD_TIMEOUT,
+        body_timeout=HELD_TIMEOUT,
+        max_connections=CAP,
+    )
+    with cluster(tmp_path, env, names=["A"]) as [server]:
+        baseline = open_files(server)
+        opened = asyncio.Barrier(CAP + 1)
+        half = CAP // 2
+        held = [asyncio.create_task(idle(server, opened)) for _ in range(half)]
+        held += [asyncio.create_task(no_body(server, opened)) for _ in range(CAP - half)]
+        await asyncio.wait_for(opened.wait(), timeout=30)
+        started = time.monotonic()
+
+        extra = await asyncio.gather(*(refused(server) for _ in range(EXTRA)))
+        files = open_files(server)
+        done = await asyncio.wait_for(asyncio.gather(*held), timeout=HELD_TIMEOUT + SLACK)
+        async with httpx.AsyncClient(base_url=server.url, trust_env=False) as http:
+            probes = [(await http.get("/api/events")).status_code for _ in range(5)]
+
+    for answer, seconds in extra:
+        assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), answer[:100]
+        assert seconds < QUICK, seconds
+    assert files <= baseline + CAP, (baseline, files)  # the refused ones were closed at once
+    bodies = [got for got, _ in done[half:]]
+    assert all(b"request body was not complete" in got for got in bodies), bodies[:1]
+    for got, at in done:
+        assert got.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), got[:100]
+        assert at - started <= HELD_TIMEOUT + SLACK
+    assert probes == [200] * 5

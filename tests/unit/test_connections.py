@@ -5,7 +5,9 @@ connections against a real `eventapi serve`, is in tests/cli/test_connections.py
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import resource
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -19,6 +21,8 @@ from eventapi.http import connections
 from eventapi.http.connections import HeaderTimeoutProtocol
 
 TIMEOUT = 0.3
+BODY_TIMEOUT = 1.0  # longer than the slow body below takes, and than TIMEOUT
+MAX_CONNECTIONS = 4
 STEP = TIMEOUT / 6  # between trickled bytes: well inside the timeout, so bytes keep coming
 REQUEST = b"GET /x HTTP/1.1\r\nhost: t\r\n\r\n"
 
@@ -79,10 +83,18 @@ class Watched(HeaderTimeoutProtocol):
         self.timed_out.set()
 
 
+def clear_settings() -> None:
+    connections.header_timeout.cache_clear()
+    connections.body_timeout.cache_clear()
+    connections.max_connections.cache_clear()
+
+
 @pytest.fixture
 async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
     monkeypatch.setenv("EVENTAPI_HEADER_TIMEOUT", str(TIMEOUT))
-    connections.header_timeout.cache_clear()
+    monkeypatch.setenv("EVENTAPI_BODY_TIMEOUT", str(BODY_TIMEOUT))
+    monkeypatch.setenv("EVENTAPI_MAX_CONNECTIONS", str(MAX_CONNECTIONS))
+    clear_settings()
     app = App()
     config = Config(app, http=connections.PROTOCOL, timeout_keep_alive=5, log_level="error")
     config.load()
@@ -109,7 +121,7 @@ async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Running]:
             protocol.transport.close()
         await listener.wait_closed()
         await asyncio.sleep(0)  # the transports' connection_lost callbacks run
-        connections.header_timeout.cache_clear()
+        clear_settings()
 
 
 async def until_closed(reader: asyncio.StreamReader) -> bytes:
@@ -204,3 +216,106 @@ async def test_a_pipelined_head_behind_a_slow_response_ends_the_connection_after
     assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"connection: close" in answer
     assert b"408" not in answer
+
+
+def refused(answer: bytes, status: bytes) -> dict[str, Any]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 " + status), answer[:200]
+    assert b"content-type: application/problem+json" in head
+    assert b"connection: close" in head
+    problem: dict[str, Any] = json.loads(body)
+    return problem
+
+
+async def test_a_body_that_never_comes_gets_408_and_the_connection_closes(
+    server: Running,
+) -> None:
+    reader, writer = await server.connect()
+    writer.write(b"POST /x HTTP/1.1\r\nhost: t\r\ncontent-length: 4\r\n\r\nbo")
+    started = time.monotonic()
+
+    answer = await asyncio.wait_for(reader.read(), BODY_TIMEOUT * 10)
+
+    assert time.monotonic() - started >= BODY_TIMEOUT * 0.9
+    problem = refused(answer, b"408 Request Timeout")
+    assert problem["detail"] == f"The request body was not complete within {BODY_TIMEOUT:g} s."
+
+
+async def test_a_head_over_the_cap_is_431_before_it_is_parsed(server: Running) -> None:
+    reader, writer = await server.connect()
+    writer.write(b"GET /x HTTP/1.1\r\nhost: t\r\nx-big: ")
+    piece = b"a" * 4096
+    with contextlib.suppress(ConnectionError):  # the server may close while we still send
+        for _ in range(connections.MAX_HEAD_BYTES // len(piece) + 2):
+            writer.write(piece)
+            await writer.drain()
+
+    answer = await asyncio.wait_for(reader.read(), TIMEOUT * 10)
+
+    problem = refused(answer, b"431 Request Header Fields Too Large")
+    assert problem["status"] == 431
+    assert not server.app.started.is_set()
+
+
+async def test_a_large_head_under_the_cap_is_served(server: Running) -> None:
+    reader, writer = await server.connect()
+    big = b"a" * (connections.MAX_HEAD_BYTES - 1024)
+    writer.write(b"GET /x HTTP/1.1\r\nhost: t\r\nx-big: " + big + b"\r\nconnection: close\r\n\r\n")
+
+    answer = await until_closed(reader)
+
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:200]
+
+
+async def test_past_the_connection_cap_a_new_connection_gets_503_at_once(
+    server: Running,
+) -> None:
+    held = [await server.connect() for _ in range(MAX_CONNECTIONS)]
+    for reader, writer in held[:1]:  # the held ones are served (one checked)
+        writer.write(REQUEST)
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200 OK")
+        await reader.readexactly(2)
+    reader, _ = await server.connect()
+
+    answer = await asyncio.wait_for(reader.read(), TIMEOUT * 10)
+
+    problem = refused(answer, b"503 Service Unavailable")
+    assert str(MAX_CONNECTIONS) in problem["detail"]
+    # One held connection closes: there is room again.
+    held[-1][1].close()
+    await held[-1][1].wait_closed()
+    for _ in range(100):  # until the server has seen it close (bounded)
+        if connections._Open.count < MAX_CONNECTIONS:
+            break
+        await asyncio.sleep(0.01)
+    reader, writer = await server.connect()
+    writer.write(b"GET /x HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n")
+    assert (await until_closed(reader)).startswith(b"HTTP/1.1 200 OK")
+
+
+def test_the_file_limit_is_raised_to_the_hard_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+        limit = connections.raise_file_limit()
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == hard
+        assert limit == (None if hard == resource.RLIM_INFINITY else hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def test_a_blank_line_after_a_response_does_not_hold_the_connection(
+    server: Running,
+) -> None:
+    """The parser skips CR LF between requests without beginning one; the bytes still stop
+    uvicorn's keep-alive timer, so the header deadline must bound them."""
+    reader, writer = await server.connect()
+    writer.write(REQUEST)
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    await reader.readexactly(2)
+    writer.write(b"\r\n")
+    started = time.monotonic()
+
+    timed_out(await until_closed(reader))
+    assert time.monotonic() - started < TIMEOUT * 10

@@ -65,6 +65,7 @@ class FakeCache:
     backend: CacheBackend = "memory"
     # What a Redis-backed cache counts as its own failures (RedisCache.failures).
     failures: tuple[type[Exception], ...] = (RedisError, OSError)
+    refusals: tuple[type[Exception], ...] = (ResponseError,)
 
     def __init__(self) -> None:
         self.calls: Counter[str] = Counter()
@@ -190,6 +191,8 @@ class Rig:
         reset: float = RESET,
         clock: Callable[[], float] | None = None,
         interval: float | None = HOUR,
+        fence: float = 0.0,
+        guard_clock: Callable[[], float] | None = None,
     ) -> None:
         self.clock = FakeClock()
         self.inner = FakeCache()
@@ -198,7 +201,14 @@ class Rig:
             failure_threshold=threshold, reset_timeout=reset, clock=clock or self.clock
         )
         self.errors: list[str] = []
-        self.guard = GuardedCache(_typed(self.inner), BUDGET, self.breaker, self.errors.append)
+        self.guard = GuardedCache(
+            _typed(self.inner),
+            BUDGET,
+            self.breaker,
+            self.errors.append,
+            fence=fence,
+            clock=guard_clock or self.clock,
+        )
         self.interval = interval
 
     async def start(self, interval: float) -> None:
@@ -354,6 +364,51 @@ async def test_failures_open_the_breaker_at_the_threshold(rig: Rig) -> None:
 
     assert rig.state() is BreakerState.OPEN
     assert not rig.guard.connected
+
+
+async def test_a_refusal_opens_the_breaker_at_once_and_hits_do_not_close_it(rig: Rig) -> None:
+    """Redis answering with an error (OOM, READONLY...) is not a blip to count: the first
+    refusal opens the breaker, with the reason /health gives."""
+    rig.inner.errors["fill"] = ResponseError("OOM command not allowed")
+
+    with pytest.raises(CacheUnavailable) as refused:
+        await rig.guard.fill("k", "t", b"v", 1000)
+
+    assert refused.value.reason == "refusing writes"
+    assert rig.state() is BreakerState.OPEN
+    assert rig.guard.state == "refusing writes"
+
+
+async def test_a_write_lease_out_of_time_is_no_failure(rig: Rig) -> None:
+    """Its budget is short on purpose (a hole costs less than waiting): missing it, however
+    often, does not count against the breaker."""
+    rig.inner.errors["lease_for_write"] = TimeoutError()
+
+    for _ in range(5):
+        with pytest.raises(CacheUnavailable):
+            await rig.guard.lease_for_write(KEY, 1000)
+
+    assert rig.state() is BreakerState.CLOSED
+
+
+async def test_open_for_refusals_invalidations_still_go_through(rig: Rig) -> None:
+    """Other processes may still serve hits: a write here must retire what it replaced
+    (a refusing Redis runs removals). Open for a dead Redis, nothing is sent."""
+    rig.inner.errors["lease"] = ResponseError("OOM command not allowed")
+    with pytest.raises(CacheUnavailable):
+        await rig.guard.lease(KEY, 1000)
+    rig.forget_calls()
+
+    await rig.guard.invalidate([KEY.name], [1])
+    await rig.guard.retire_all()
+    assert rig.inner.calls["invalidate"] == 1
+    assert rig.inner.calls["retire_all"] == 1
+
+    rig.inner.errors["invalidate"] = ConnectionError("gone")
+    await rig.guard.invalidate([KEY.name], [2])  # fails: now it is a dead Redis
+    assert rig.guard.state == "disconnected"
+    await rig.guard.invalidate([KEY.name], [3])
+    assert rig.inner.calls["invalidate"] == 2
 
 
 async def test_successful_calls_pass_arguments_and_results_through(rig: Rig) -> None:
@@ -630,17 +685,31 @@ async def test_a_relay_failure_in_the_cache_counts_against_the_breaker(failing: 
         assert rig.state() is BreakerState.OPEN
 
 
-async def test_two_failed_relays_open_the_breaker_at_the_default_threshold(rig: Rig) -> None:
-    """A relay failure is not a lost invalidation (the change stays in the log), so it
-    trips nothing by itself: it only counts towards the threshold."""
+async def test_two_failed_relays_in_a_row_open_the_breaker_whatever_hits_between(
+    rig: Rig,
+) -> None:
+    """A relay failure is not a lost invalidation (the change stays in the log), so one
+    trips nothing by itself; but hits in between do not hide two in a row."""
     rig.inner.errors["watermark"] = ConnectionError("down")
 
     await rig.guard.relay()
     assert rig.state() is BreakerState.CLOSED
+    await rig.guard.lease(KEY, 1000)  # a hit: the breaker's own count is reset
     await rig.guard.relay()
 
     assert rig.state() is BreakerState.OPEN
     assert rig.errors == ["watermark", "watermark"]
+
+
+async def test_a_relay_pass_that_works_starts_the_count_again(rig: Rig) -> None:
+    rig.inner.errors["watermark"] = ConnectionError("down")
+    await rig.guard.relay()
+    rig.heal_inner()
+    await rig.guard.relay()
+    rig.inner.errors["watermark"] = ConnectionError("down")
+    await rig.guard.relay()
+
+    assert rig.state() is BreakerState.CLOSED
 
 
 async def test_a_relay_failure_in_the_store_leaves_the_breaker_alone() -> None:
@@ -758,3 +827,136 @@ async def test_a_call_that_succeeds_while_open_does_not_close_the_breaker(rig: R
 
     assert rig.state() is BreakerState.OPEN
     assert rig.inner.caught_up == []
+
+
+@pytest.mark.parametrize("fails", [False, True])
+async def test_an_invalidation_during_the_probe_is_sent_and_a_failed_one_keeps_it_open(
+    fails: bool,
+) -> None:
+    """A write committed while the probe runs may come after the probe's relay read the
+    log: its invalidation is sent, not skipped; if it fails, the probe does not close the
+    breaker (the model's probe_spoiled_by_skips=False race)."""
+    async with Rig() as rig:
+        await rig.lose_a_write()
+        rig.heal_inner()
+        rig.inner.gates["catch_up"] = gate = asyncio.Event()
+        rig.clock.advance(RESET)
+        assert rig.breaker.begin_probe()
+        probing = asyncio.create_task(rig.guard.probe())
+        await wait_for(rig.inner.called["catch_up"])  # the probe has read the log
+
+        write = rig.feed.record("b")
+        if fails:
+            rig.inner.errors["invalidate"] = ConnectionError("down")
+        await rig.guard.invalidate(["item:b"], [write.seq])
+        gate.set()
+        await probing
+
+        assert (["item:b"], [write.seq]) in rig.inner.invalidated or fails
+        assert rig.state() is (BreakerState.OPEN if fails else BreakerState.CLOSED)
+
+
+async def test_after_the_probe_closed_it_one_failed_relay_opens_nothing() -> None:
+    """The count of failed passes starts afresh once the probe has relayed."""
+    async with Rig() as rig:
+        rig.inner.errors["watermark"] = ConnectionError("down")
+        await rig.guard.relay()
+        await rig.guard.relay()
+        assert rig.state() is BreakerState.OPEN
+        rig.heal_inner()
+        await rig.guard.probe()
+        assert rig.state() is BreakerState.CLOSED
+
+        rig.inner.errors["watermark"] = ConnectionError("down")
+        await rig.guard.relay()
+
+        assert rig.state() is BreakerState.CLOSED
+
+
+# --- the fence and the gate -------------------------------------------------------------------
+
+FENCE = 1.0
+
+
+async def test_the_gate_closes_when_no_relay_pass_started_within_the_fence() -> None:
+    """Reads use the cache only while the last completed pass started less than a fence
+    ago; past it they bypass (no call, nothing counted against the breaker), and the next
+    completed pass opens the gate again."""
+    async with Rig(fence=FENCE) as rig:  # start() ran one pass at the clock's now
+        await rig.guard.lease(KEY, 1000)
+        rig.clock.advance(FENCE - 0.01)
+        await rig.guard.lease(KEY, 1000)
+        rig.clock.advance(0.02)
+        rig.forget_calls()
+        with pytest.raises(CacheUnavailable):
+            await rig.guard.lease(KEY, 1000)
+        assert rig.inner.calls["lease"] == 0  # not even asked
+        assert rig.errors == []
+        assert rig.state() is BreakerState.CLOSED
+        assert rig.guard.state == "connected"
+        await rig.guard.relay()
+        await rig.guard.lease(KEY, 1000)
+
+
+async def test_a_failed_pass_does_not_keep_the_gate_open() -> None:
+    async with Rig(fence=FENCE) as rig:
+        rig.clock.advance(0.6)
+        rig.feed.error = StoreUnavailable("locked")
+        await rig.guard.relay()  # failed: the store did not answer
+        rig.inner.errors["watermark"] = ConnectionError("slow")
+        rig.feed.error = None
+        await rig.guard.relay()  # failed: the cache did not answer
+        rig.clock.advance(0.6)  # 1.2 s since the last pass that completed started
+        with pytest.raises(CacheUnavailable):
+            await rig.guard.lease(KEY, 1000)
+
+
+async def test_the_gate_counts_from_the_start_of_a_pass_not_its_end() -> None:
+    """A pass that started before a write's commit may have read the log before it: its
+    completing later proves nothing about that write."""
+    async with Rig(fence=FENCE) as rig:
+        rig.feed.gate = asyncio.Event()
+        rig.feed.asked.clear()
+        started = asyncio.create_task(rig.guard.relay())
+        await wait_for(rig.feed.asked)
+        rig.clock.advance(0.8)  # the pass is slow
+        rig.feed.gate.set()
+        await started
+        rig.clock.advance(0.3)  # 0.3 s after it completed, 1.1 s after it started
+        with pytest.raises(CacheUnavailable):
+            await rig.guard.lease(KEY, 1000)
+
+
+async def test_the_probe_s_pass_opens_the_gate() -> None:
+    async with Rig(fence=FENCE) as rig:
+        await rig.open_breaker()
+        rig.clock.advance(RESET)
+        rig.heal_inner()
+        assert rig.breaker.begin_probe()
+        await rig.guard.probe()
+        assert rig.state() is BreakerState.CLOSED
+        await rig.guard.lease(KEY, 1000)  # 3 s after start(): only the probe's pass counts
+
+
+async def test_no_gate_for_a_cache_no_other_process_reads() -> None:
+    async with Rig(fence=0.0) as rig:
+        rig.clock.advance(HOUR)
+        await rig.guard.lease(KEY, 1000)
+
+
+async def test_a_write_whose_invalidation_failed_returns_only_past_the_fence() -> None:
+    fence = 0.2
+    async with Rig(fence=fence, guard_clock=time.monotonic) as rig:
+        rig.inner.errors["invalidate"] = ConnectionError("down")
+        began = time.monotonic()
+        await rig.guard.invalidate(["item:a"], [1])
+        assert time.monotonic() - began >= fence
+        began = time.monotonic()
+        await rig.guard.retire_all()  # open now: not even tried, and still fenced
+        assert time.monotonic() - began >= fence
+
+
+async def test_a_delivered_invalidation_does_not_wait_for_the_fence() -> None:
+    async with Rig(fence=HOUR, guard_clock=time.monotonic) as rig:
+        await asyncio.wait_for(rig.guard.invalidate(["item:a"], [1]), BOUND)
+        await asyncio.wait_for(rig.guard.retire_all(), BOUND)

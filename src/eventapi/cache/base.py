@@ -3,8 +3,9 @@
 Keys are resolved by the backend as ``{prefix}:{epoch}:{name}`` (items) or
 ``{prefix}:{epoch}:{name}:g{generation}`` (list pages); Redis's prefix is the namespace as a
 hash tag (redis.py: the key layout, and how a script checks the epoch it was named with).
-Bumping the epoch retires every entry at once; bumping the generation retires every list
-page at once. Neither needs the KEYS command or SCAN.
+Replacing the epoch retires every entry at once; replacing the generation retires every list
+page at once. Neither needs the KEYS command or SCAN. A retired epoch or generation is never
+current again, whatever key of the cache is lost (redis.py).
 
 The lease protocol (after Facebook's memcache leases):
 - ``lease(key)`` returns the value (HIT), or grants a lease token to exactly one caller
@@ -46,11 +47,22 @@ from eventapi.changes import Change
 CacheBackend = Literal["redis", "memory"]
 
 # Bump when the cached byte layout or the event schema changes: old entries are ignored.
-SCHEMA_VERSION = "v1"
+SCHEMA_VERSION = "v2"
 
 
 class CacheUnavailable(Exception):
-    """The cache did not answer within its budget, or is switched off by the breaker."""
+    """The cache did not answer within its budget, refused a command, or is switched off by
+    the breaker; ``reason`` is what /health says of it (guard.py)."""
+
+    def __init__(self, op: str, reason: str = "disconnected") -> None:
+        super().__init__(op)
+        self.reason = reason
+
+
+class CacheReplaced(Exception):
+    """The cache's server is not the one this process talked to before (a restart): it may
+    hold entries older than writes acknowledged since it was saved. The guard opens the
+    breaker at once, and its probe catches the cache up before it is used again."""
 
 
 class LookupState(Enum):
@@ -96,6 +108,9 @@ class Cache(Protocol):
     # What this cache raises when it (or its server) fails, as opposed to a bug: the guard
     # turns these, and time-outs, into CacheUnavailable, and lets anything else through.
     failures: tuple[type[Exception], ...]
+    # Those of ``failures`` that mean it answered and refused the command (a full Redis):
+    # the guard opens the breaker at once for them.
+    refusals: tuple[type[Exception], ...]
 
     async def lease(self, key: CacheKey, lease_ms: int) -> Lookup: ...
 
@@ -121,7 +136,7 @@ class Cache(Protocol):
 
     async def catch_up(self, changes: Sequence[Change], through: int) -> None:
         """Apply the changes not applied or delivered yet, then raise the watermark to
-        ``through`` (every change up to it settled). Does nothing without a watermark."""
+        ``through`` (every change up to it settled). Without a watermark: as ``reset(through)``."""
         ...
 
     async def reset(self, head: int) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from eventapi.cache.base import Cache
 from eventapi.cache.breaker import CircuitBreaker
-from eventapi.cache.guard import INVALIDATION_BUDGET, GuardedCache
+from eventapi.cache.guard import INVALIDATION_BUDGET, GuardedCache, fence_for
 from eventapi.metrics import Metrics
 from eventapi.settings import Settings, sqlite_path
 
@@ -86,10 +86,11 @@ async def open_cache(settings: Settings, metrics: Metrics) -> AsyncIterator[Guar
         yield None
         return
     inner: Cache
+    fence = 0.0  # the in-process cache: no other process reads it
     if url.startswith("memory:"):
         from eventapi.cache.memory import MemoryCache
 
-        inner = MemoryCache(settings.cache_max_entries)
+        inner = MemoryCache(settings.cache_max_entries, max_bytes=settings.cache_max_bytes)
     else:
         from eventapi.cache.redis import RedisCache, RedisLink
 
@@ -99,12 +100,14 @@ async def open_cache(settings: Settings, metrics: Metrics) -> AsyncIterator[Guar
         link = RedisLink(url, settings.cache_timeout, socket_timeout=longest)
         await detect_cluster(link)
         inner = RedisCache(link, namespace(settings))
+        fence = fence_for(settings.cache_relay_interval)
     breaker = CircuitBreaker(reset_timeout=settings.cache_breaker_reset)
     cache = GuardedCache(
         inner,
         settings.cache_timeout,
         breaker,
         on_error=lambda op: metrics.cache_errors.labels(op).inc(),
+        fence=fence,
     )
     try:
         yield cache

@@ -1,5 +1,8 @@
 """In-process cache: bounded LRU with per-entry TTL and the same lease semantics as Redis.
 
+Bounded twice: in entries and in bytes (the values' sizes plus a fixed cost per entry), so
+that many large list pages cannot grow the process without limit; the least recently used
+entries go first, and a value larger than the whole budget is not kept at all.
 Every method runs without awaiting, so each one is atomic on the event loop.
 """
 
@@ -24,16 +27,25 @@ from eventapi.changes import Change
 # Delivered seqs kept above the watermark; past this many, the highest are forgotten (the
 # relay then applies those changes once more: harmless).
 MAX_DELIVERED = 10_000
+# What an entry costs besides its value's bytes: its key, its tuple, the dict's slot and the
+# value's object header (tracemalloc, 20,000 item entries: about 226 bytes, plus 33).
+ENTRY_OVERHEAD = 256
 
 
 class MemoryCache:
     backend: CacheBackend = "memory"
     failures: tuple[type[Exception], ...] = ()  # it does no I/O
+    refusals: tuple[type[Exception], ...] = ()
 
     def __init__(
-        self, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
+        self,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+        max_bytes: int = 64 * 1024 * 1024,
     ) -> None:
         self._max = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0  # the values' sizes plus ENTRY_OVERHEAD each
         self._clock = clock
         self._values: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
         self._leases: dict[str, tuple[float, str]] = {}
@@ -63,7 +75,7 @@ class MemoryCache:
             if entry[0] > now:
                 self._values.move_to_end(resolved)
                 return Lookup(LookupState.HIT, resolved, value=entry[1])
-            del self._values[resolved]
+            self._remove(resolved)
         held = self._leases.get(resolved)
         if held is not None and held[0] > now:
             return Lookup(LookupState.BUSY, resolved)
@@ -83,10 +95,25 @@ class MemoryCache:
         return held is not None and held[1] == token and held[0] > self._clock()
 
     def _store(self, resolved: str, value: bytes, ttl_ms: int) -> None:
+        self._remove(resolved)
+        size = len(value) + ENTRY_OVERHEAD
+        if size > self._max_bytes:
+            return  # larger than the whole budget: a miss each time, never an eviction storm
         self._values[resolved] = (self._clock() + ttl_ms / 1000, value)
-        self._values.move_to_end(resolved)
-        while len(self._values) > self._max:
-            self._values.popitem(last=False)
+        self._bytes += size
+        while len(self._values) > self._max or self._bytes > self._max_bytes:
+            _, (_, evicted) = self._values.popitem(last=False)
+            self._bytes -= len(evicted) + ENTRY_OVERHEAD
+
+    def _remove(self, resolved: str) -> None:
+        entry = self._values.pop(resolved, None)
+        if entry is not None:
+            self._bytes -= len(entry[1]) + ENTRY_OVERHEAD
+
+    @property
+    def size_bytes(self) -> int:
+        """What the entries cost against the byte budget."""
+        return self._bytes
 
     async def lease_for_write(self, key: CacheKey, lease_ms: int) -> WriteLease:
         resolved = self._resolve(key)
@@ -113,19 +140,21 @@ class MemoryCache:
 
     def _drop(self, name: str) -> None:
         resolved = self._resolve(CacheKey(name))
-        self._values.pop(resolved, None)
+        self._remove(resolved)
         self._leases.pop(resolved, None)
 
     async def retire_all(self) -> None:
         self._epoch += 1
         self._values.clear()
+        self._bytes = 0
         self._leases.clear()
 
     async def watermark(self) -> int | None:
         return self._applied
 
     async def catch_up(self, changes: Sequence[Change], through: int) -> None:
-        if self._applied is None:
+        if self._applied is None:  # nothing known to be applied: as RESET (redis.py)
+            await self.reset(through)
             return
         pending = [c for c in changes if c.seq > self._applied and c.seq not in self._delivered]
         for change in pending:
@@ -158,6 +187,7 @@ class MemoryCache:
 
     async def close(self) -> None:
         self._values.clear()
+        self._bytes = 0
         self._leases.clear()
 
     def __len__(self) -> int:

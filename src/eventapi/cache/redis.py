@@ -16,11 +16,18 @@ option only redis-py knows).
 Key layout. The namespace is the hash tag of every key, so all of a namespace's keys live in
 one slot, on one node of a cluster (a script may only touch keys of one slot):
 
-    {ns}:v1:epoch                                bumped to retire every entry
-    {ns}:v1:generation                           bumped to retire every list page
-    {ns}:v1:watermark, {ns}:v1:delivered         the change log's (base.py)
-    {ns}:v1:<epoch>:item:<id>                    an event; its lease: + ':lease'
-    {ns}:v1:<epoch>:list:<digest>:g<generation>  a list page; its lease: + ':lease'
+    {ns}:v2:epoch                                replaced to retire every entry
+    {ns}:v2:generation                           replaced to retire every list page
+    {ns}:v2:watermark, {ns}:v2:delivered         the change log's (base.py)
+    {ns}:v2:<epoch>:item:<id>                    an event; its lease: + ':lease'
+    {ns}:v2:<epoch>:list:<digest>:g<generation>  a list page; its lease: + ':lease'
+
+The epoch and the generation are names, not counters: each new one is made from a token no
+process has used before, so a retired name never comes back. Any key may vanish at any
+moment (eviction under any maxmemory-policy, DEL, FLUSHDB, a restart), and a missing epoch
+or generation means "unknown": the next script that needs one makes a fresh name, and
+every entry named under the old one stays retired. (Counters read as 0 when missing would
+count up again to names whose entries are still alive.)
 
 Every key a script touches is passed in KEYS: a cluster client routes a script by its keys,
 and a cluster node (or a managed proxy) refuses one that touches a key it was not given. An
@@ -31,8 +38,14 @@ values in ARGV; the script first checks they are still the current ones, and onl
 what it always did, on the very keys it would have named itself. If they are not, it changes
 nothing and returns the current ones, and the client retries at once with them. A lease
 whose names changed again under its retry reports BUSY (look again); an invalidation or a
-catch-up raises NamesChanged, a RedisError: the guard trips the breaker and the relay
-delivers it, as for any failed invalidation.
+catch-up whose names changed again is made a third time, told to retire everything
+instead of naming the epoch ('*': _BOOKKEEPING), which cannot fail that way: an invalidation
+is never lost to churn of the epoch (under allkeys-random eviction, the epoch key itself
+goes now and then).
+
+A full Redis (maxmemory with noeviction) refuses what would add to it: a lease, a fill, a
+warm write's value. It never refuses what retires entries: invalidations, the relay's
+catch-up and reset, retire_all (see _BOOKKEEPING). Refusals are failures (guard.py).
 """
 
 from __future__ import annotations
@@ -41,7 +54,7 @@ import asyncio
 import hashlib
 import itertools
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
@@ -70,7 +83,7 @@ from eventapi.cache.base import (
     item_key,
 )
 from eventapi.cache.guard import CALL_DEADLINE
-from eventapi.cache.resp import RespClient
+from eventapi.cache.resp import RespClient, ServerIdentity
 from eventapi.changes import Change
 
 T = TypeVar("T")
@@ -86,6 +99,8 @@ REDIS_FAILURES: tuple[type[Exception], ...] = (RedisError, OSError, RedisCluster
 _NAMES_CHANGED = 0
 # Attempts of one operation: the names the client knows, then the ones the script returned.
 ATTEMPTS = 2
+# A change-log script's last resort after those: retire everything ('*', _BOOKKEEPING).
+ANY_EPOCH = "*"
 # The epoch or generation before the client has seen one: never equal to a real one.
 UNKNOWN = "?"
 LEASE_SUFFIX = ":lease"
@@ -95,11 +110,22 @@ READS, WRITES = 0, 1
 # KEYS: epoch, generation, value, lease. ARGV: the epoch and generation the names hold
 # (generation '' for an item, whose name has none), token, lease_ms.
 # Reply: {0, epoch, generation} the names are out of date, nothing done; {1, value} HIT;
-# {2} LEASED; {3} BUSY.
+# {2} LEASED; {3} BUSY. A missing epoch or generation is created with a fresh name made
+# from the token (a write: Redis refuses it when full, and the read goes to the store).
 _LEASE = """
-local epoch = redis.call('GET', KEYS[1]) or '0'
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = 'e' .. ARGV[3]
+  redis.call('SET', KEYS[1], epoch)
+end
 local generation = ''
-if ARGV[2] ~= '' then generation = redis.call('GET', KEYS[2]) or '0' end
+if ARGV[2] ~= '' then
+  generation = redis.call('GET', KEYS[2])
+  if not generation then
+    generation = 'g' .. ARGV[3]
+    redis.call('SET', KEYS[2], generation)
+  end
+end
 if epoch ~= ARGV[1] or generation ~= ARGV[2] then return {0, epoch, generation} end
 local value = redis.call('GET', KEYS[3])
 if value then return {1, value} end
@@ -107,7 +133,8 @@ if redis.call('SET', KEYS[4], ARGV[3], 'NX', 'PX', ARGV[4]) then return {2} end
 return {3}
 """
 
-# KEYS: value, lease. ARGV: token, value, ttl_ms
+# KEYS: value, lease. ARGV: token, value, ttl_ms. Its SET is the script's first write, so
+# a full Redis refuses the fill (and nothing else happens).
 _FILL = """
 if redis.call('GET', KEYS[2]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
@@ -121,83 +148,127 @@ return 0
 # ARGV: the epoch the name holds, token, lease_ms. Reply: {0, epoch} the name is out of
 # date, nothing done; {1} taken.
 _WRITE_LEASE = """
-local epoch = redis.call('GET', KEYS[1]) or '0'
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+  epoch = 'e' .. ARGV[2]
+  redis.call('SET', KEYS[1], epoch)
+end
 if epoch ~= ARGV[1] then return {0, epoch} end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 return {1}
 """
 
-# The change-log scripts share one key layout. KEYS: epoch, generation, watermark, delivered
-# (a sorted set of seqs delivered above the watermark), then for each item the script may
-# delete its value and its lease, named with the epoch ARGV[1]. ADVANCE moves the watermark
-# over every delivered seq that directly follows it; the set keeps at most 10000 seqs (a
-# forgotten one is applied again by the relay: harmless). Each script replies {0, epoch} if
-# ARGV[1] is not the epoch (nothing done), else {1, epoch, generation} as they now are.
-_ADVANCE = """
+# The scripts that retire entries and move the change log's bookkeeping share one key
+# layout. KEYS: epoch, generation, watermark, delivered (a sorted set of seqs delivered
+# above the watermark), then for each item the script may delete its value and its lease,
+# named with the epoch ARGV[1]. ARGV[2] is a fresh token: the names they make from it
+# have never been used.
+#
+# They must work when Redis is full (maxmemory, noeviction): that is when an invalidation
+# lost would leave an old value served for an hour. Redis refuses a script's memory-growing
+# command (SET, ZADD) only while the script has not written anything yet, so each one's
+# first write is a removal (DEL, ZREMRANGEBYSCORE), and after it the few small SETs that
+# follow are let through. (Tested against a full Redis: tests/cache/test_full_redis.py.)
+#
+# retire(key, name): replace an epoch or generation by a name never used before. Deleted
+# first (the removal above); a missing one stays missing only if the SET is refused, and a
+# missing one means "unknown": the next lease makes a fresh name, never an old one.
+# advance(applied): move the watermark over every delivered seq that directly follows it;
+# the set keeps at most 10000 seqs (a forgotten one is applied again by the relay).
+# named(epoch): whether the script may go on with the keys it was given. A missing epoch
+# means everything is retired already: a fresh one is made and the script goes on (its
+# keys, named under an old epoch, hold nothing anyone can read). ARGV[1] '*' means the
+# client has given up naming the epoch (it kept changing under it: eviction, other
+# processes retiring): the script retires everything instead, which is always correct,
+# and goes on. Otherwise ARGV[1] must be the epoch.
+# Replies: {0, epoch} ARGV[1] is not the epoch, nothing done; else {1, epoch, generation}
+# as they now are ('' for one that is missing).
+_BOOKKEEPING = """
+local function retire(key, name)
+  redis.call('DEL', key)
+  redis.call('SET', key, name)
+  return name
+end
 local function advance(applied)
   while redis.call('ZSCORE', KEYS[4], applied + 1) do applied = applied + 1 end
-  redis.call('SET', KEYS[3], applied)
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', applied)
+  redis.call('SET', KEYS[3], applied)
   redis.call('ZREMRANGEBYRANK', KEYS[4], 10000, -1)
 end
-local function current()
-  return {1, redis.call('GET', KEYS[1]) or '0', redis.call('GET', KEYS[2]) or '0'}
+local epoch = redis.call('GET', KEYS[1])
+local function named()
+  if epoch == ARGV[1] then return true end
+  if epoch and ARGV[1] ~= '*' then return false end
+  epoch = retire(KEYS[1], 'e' .. ARGV[2])
+  return true
 end
-local epoch = redis.call('GET', KEYS[1]) or '0'
 """
 
-# ARGV: epoch, number of seqs, seqs..., then for each item: the token of a writer's lease
-# ('' for none), the value to store if that lease is still the item's, its ttl_ms. KEYS
-# from 5: value and lease of each item. An item whose lease is not that token is deleted.
+# ARGV: epoch, fresh, number of seqs, seqs..., then for each item: the token of a writer's
+# lease ('' for none), the value to store if that lease is still the item's, its ttl_ms.
+# KEYS from 5: value and lease of each item, the items with a writer's lease first, so that
+# their SET comes before any removal: a full Redis refuses it (pcall), and the item is
+# deleted instead. An item whose lease is not that token is deleted.
 _INVALIDATE = (
-    _ADVANCE
+    _BOOKKEEPING
     + """
-if epoch ~= ARGV[1] then return {0, epoch} end
-local nseqs = tonumber(ARGV[2])
-local a = 3 + nseqs
+if not named() then return {0, epoch} end
+local nseqs = tonumber(ARGV[3])
+local a = 4 + nseqs
 for i = 5, #KEYS, 2 do
   local token = ARGV[a]
+  local filled = false
   if token ~= '' and redis.call('GET', KEYS[i + 1]) == token then
-    redis.call('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2])
+    filled = not redis.pcall('SET', KEYS[i], ARGV[a + 1], 'PX', ARGV[a + 2])['err']
+  end
+  if filled then
     redis.call('DEL', KEYS[i + 1])
   else
     redis.call('DEL', KEYS[i], KEYS[i + 1])
   end
   a = a + 3
 end
-redis.call('INCR', KEYS[2])
+local generation = retire(KEYS[2], 'g' .. ARGV[2])
 local applied = redis.call('GET', KEYS[3])
 if applied and nseqs > 0 then
   applied = tonumber(applied)
-  for i = 3, 2 + nseqs do
+  for i = 4, 3 + nseqs do
     local seq = tonumber(ARGV[i])
     if seq > applied then redis.call('ZADD', KEYS[4], seq, seq) end
   end
   advance(applied)
 end
-return current()
+return {1, epoch, generation}
 """
 )
 
-# ARGV: epoch, through, then (seq, '*' for everything or '' for an item) pairs; KEYS from 5:
-# value and lease of each item change, in the order of the pairs. An item deleted after a
-# '*' in the same run is deleted under the epoch just retired: under the new one, created
-# by this very script, there is nothing yet to delete.
+# ARGV: epoch, fresh, through, then (seq, '*' for everything or '' for an item) pairs; KEYS
+# from 5: value and lease of each item change, in the order of the pairs. An item deleted
+# after a '*' in the same run is deleted under the epoch just retired: under the new one,
+# created by this very script, there is nothing yet to delete. Without a watermark (lost
+# since the relay read it) it cannot tell what was applied: it retires everything and sets
+# the watermark to ``through``, as RESET does (doing nothing would end the relay's pass as
+# if it had applied the changes: the model's catch_up_resets=False).
 _CATCH_UP = (
-    _ADVANCE
+    _BOOKKEEPING
     + """
 local applied = redis.call('GET', KEYS[3])
-if not applied then return current() end
-if epoch ~= ARGV[1] then return {0, epoch} end
+if not applied then
+  epoch = retire(KEYS[1], 'e' .. ARGV[2])
+  local generation = retire(KEYS[2], 'g' .. ARGV[2])
+  advance(tonumber(ARGV[3]))
+  return {1, epoch, generation}
+end
+if not named() then return {0, epoch} end
 applied = tonumber(applied)
 local touched = false
 local k = 5
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local seq = tonumber(ARGV[i])
   local everything = ARGV[i + 1] == '*'
   if seq > applied and not redis.call('ZSCORE', KEYS[4], seq) then
     if everything then
-      redis.call('INCR', KEYS[1])
+      epoch = retire(KEYS[1], 'e' .. ARGV[2] .. '.' .. i)
     else
       redis.call('DEL', KEYS[k], KEYS[k + 1])
     end
@@ -205,26 +276,35 @@ for i = 3, #ARGV, 2 do
   end
   if not everything then k = k + 2 end
 end
-if touched then redis.call('INCR', KEYS[2]) end
-local through = tonumber(ARGV[2])
+local generation = redis.call('GET', KEYS[2]) or ''
+if touched then generation = retire(KEYS[2], 'g' .. ARGV[2]) end
+local through = tonumber(ARGV[3])
 if through > applied then applied = through end
 advance(applied)
-return current()
+return {1, epoch, generation}
 """
 )
 
-# ARGV: head. Needs no epoch: it retires whichever is current.
+# ARGV: head, fresh. Needs no epoch: it retires whichever is current.
 _RESET = (
-    _ADVANCE
+    _BOOKKEEPING
     + """
-redis.call('INCR', KEYS[1])
+epoch = retire(KEYS[1], 'e' .. ARGV[2])
+local generation = retire(KEYS[2], 'g' .. ARGV[2])
 local applied = tonumber(redis.call('GET', KEYS[3]) or '0')
 local head = tonumber(ARGV[1])
 if head > applied then applied = head end
 advance(applied)
-return current()
+return {1, epoch, generation}
 """
 )
+
+# KEYS: epoch. ARGV: fresh. Reply: the new epoch.
+_RETIRE_ALL = """
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[1], 'e' .. ARGV[1])
+return 'e' .. ARGV[1]
+"""
 
 _STATES = {1: LookupState.HIT, 2: LookupState.LEASED, 3: LookupState.BUSY}
 
@@ -354,6 +434,7 @@ class RedisLink:
         max_connections: int = 128,
         socket_timeout: float | None = None,
         client: Client | None = None,
+        watch_restarts: bool = True,
     ) -> None:
         self.url = url
         self.timeout = timeout
@@ -361,6 +442,9 @@ class RedisLink:
         self.socket_timeout = socket_timeout
         self._client: Client | None = None
         self._lanes: tuple[RespClient, ...] | None = None
+        # The Redis the lanes know (resp.py): a restarted one fails their calls until
+        # reconnect(), whose caller (the cache's probe) catches it up first.
+        self._identity = ServerIdentity() if watch_restarts else None
         self._gate: asyncio.Semaphore | None = None
         if client is not None:
             self._use(client)
@@ -417,7 +501,9 @@ class RedisLink:
     def _lean_clients(self, url: str) -> tuple[RespClient, ...] | None:
         # A command given no deadline waits as long as redis-py's would (socket_timeout).
         lanes = [
-            RespClient.from_url(url, self.socket_timeout or self.timeout, self.timeout)
+            RespClient.from_url(
+                url, self.socket_timeout or self.timeout, self.timeout, self._identity
+            )
             for _ in (READS, WRITES)
         ]
         return tuple(lane for lane in lanes if lane is not None) or None
@@ -463,8 +549,12 @@ class RedisLink:
         return await self.call(lambda client: client.execute_command(*args))
 
     async def reconnect(self) -> None:
-        """Drop every connection (after an outage they are dead). A cluster client also
-        forgets the cluster's layout, and asks for it again on its next command."""
+        """Drop every connection (after an outage they are dead), and take the Redis met
+        next as the known one: the caller (the guard's probe) catches it up before using
+        it. A cluster client also forgets the cluster's layout, and asks for it again on
+        its next command."""
+        if self._identity is not None:
+            self._identity.forget()
         for lane in self._lanes or ():
             lane.drop()
         client = self._client
@@ -510,14 +600,17 @@ def hash_tag(namespace: str) -> str:
     return "{" + (body or "%") + "}"
 
 
-def _text(raw: bytes | int | str) -> str:
-    """An epoch or generation as the scripts compare it: its decimal digits."""
-    return str(int(raw))
+def _name(raw: bytes | str) -> str:
+    """An epoch or generation as a script replied it; UNKNOWN for one that is missing."""
+    name = raw.decode() if isinstance(raw, bytes) else raw
+    return name or UNKNOWN
 
 
 class RedisCache:
     backend: CacheBackend = "redis"
     failures: tuple[type[Exception], ...] = REDIS_FAILURES
+    # An error reply: Redis is there and refuses (OOM, READONLY, MISCONF, BUSY, LOADING...).
+    refusals: tuple[type[Exception], ...] = (ResponseError,)
     # Every call ends by the guard's deadline (CALL_DEADLINE): RedisLink sees to it.
     keeps_deadlines = True
 
@@ -545,6 +638,8 @@ class RedisCache:
         self._write_lease_script = Script(_WRITE_LEASE, WRITES)
         self._catch_up_script = Script(_CATCH_UP, WRITES)
         self._reset_script = Script(_RESET, WRITES)
+        self._retire_script = Script(_RETIRE_ALL, WRITES)
+        self._probe_key = f"{self._prefix}:probe"
 
     @property
     def _client(self) -> Client:
@@ -558,10 +653,10 @@ class RedisCache:
     def _learn(self, reply: list[Any]) -> bool:
         """Take the epoch (and generation) a change-log script replied; False if it did
         nothing because its names were out of date."""
-        self._epoch = _text(reply[1])
+        self._epoch = _name(reply[1])
         if int(reply[0]) == _NAMES_CHANGED:
             return False
-        self._generation = _text(reply[2])
+        self._generation = _name(reply[2])
         return True
 
     async def lease(self, key: CacheKey, lease_ms: int) -> Lookup:
@@ -578,9 +673,9 @@ class RedisCache:
             )
             code = int(reply[0])
             if code == _NAMES_CHANGED:
-                self._epoch = _text(reply[1])
+                self._epoch = _name(reply[1])
                 if key.is_list:
-                    self._generation = _text(reply[2])
+                    self._generation = _name(reply[2])
                 continue
             state = _STATES[code]
             if state is LookupState.HIT:
@@ -607,42 +702,42 @@ class RedisCache:
             reply = await self._link.run(self._write_lease_script, keys, [epoch, token, lease_ms])
             if int(reply[0]) != _NAMES_CHANGED:
                 return WriteLease(resolved, token)
-            self._epoch = _text(reply[1])
+            self._epoch = _name(reply[1])
         raise NamesChanged("lease_for_write: the epoch kept changing")
 
     async def invalidate(
         self, item_names: Sequence[str], seqs: Sequence[int] = (), fills: Sequence[Fill] = ()
     ) -> None:
-        for _ in range(ATTEMPTS):
-            epoch = self._epoch
+        for epoch in self._epochs_to_try():
             keys = list(self._log_keys)
-            args: list[EncodableT] = [epoch, len(seqs), *seqs]
-            for name in item_names:
-                value = self._item(epoch, name)
-                keys += [value, value + LEASE_SUFFIX]
-                args += ["", "", 0]
+            args: list[EncodableT] = [epoch, self._new_token(), len(seqs), *seqs]
+            # The fills first: the script tries their SET before any removal (_INVALIDATE).
             for fill in fills:
                 value = self._item(epoch, fill.name)
                 keys += [value, value + LEASE_SUFFIX]
                 # A lease named under another epoch is not this item's lease: delete.
                 token = fill.lease.token if fill.lease.resolved == value else ""
                 args += [token, fill.value, fill.ttl_ms]
+            for name in item_names:
+                value = self._item(epoch, name)
+                keys += [value, value + LEASE_SUFFIX]
+                args += ["", "", 0]
             if self._learn(await self._link.run(self._invalidate_script, keys, args)):
                 return
-        raise NamesChanged("invalidate: the epoch kept changing")
+        raise AssertionError("unreachable: the last attempt retires whatever epoch there is")
 
     async def retire_all(self) -> None:
-        self._epoch = _text(await self._link.command("INCR", self._epoch_key, lane=WRITES))
+        keys = [self._epoch_key]
+        self._epoch = _name(await self._link.run(self._retire_script, keys, [self._new_token()]))
 
     async def watermark(self) -> int | None:
         raw = await self._link.command("GET", self._log_keys[2], lane=WRITES)
         return None if raw is None else int(raw)
 
     async def catch_up(self, changes: Sequence[Change], through: int) -> None:
-        for _ in range(ATTEMPTS):
-            epoch = self._epoch
+        for epoch in self._epochs_to_try():
             keys = list(self._log_keys)
-            args: list[EncodableT] = [epoch, through]
+            args: list[EncodableT] = [epoch, self._new_token(), through]
             for change in changes:
                 if change.event_id is None:
                     args += [change.seq, "*"]
@@ -652,16 +747,27 @@ class RedisCache:
                     args += [change.seq, ""]
             if self._learn(await self._link.run(self._catch_up_script, keys, args)):
                 return
-        raise NamesChanged("catch_up: the epoch kept changing")
+        raise AssertionError("unreachable: the last attempt retires whatever epoch there is")
+
+    def _epochs_to_try(self) -> Iterator[str]:
+        """The epoch to name a change-log script's keys with, attempt after attempt: the
+        one last seen (updated by each reply), then ANY_EPOCH."""
+        for _ in range(ATTEMPTS):
+            yield self._epoch
+        yield ANY_EPOCH
 
     async def reset(self, head: int) -> None:
-        self._learn(await self._link.run(self._reset_script, self._log_keys, [head]))
+        args: list[EncodableT] = [head, self._new_token()]
+        self._learn(await self._link.run(self._reset_script, self._log_keys, args))
 
     async def reconnect(self) -> None:
         await self._link.reconnect()
 
     async def ping(self) -> None:
+        """PING, then a small SET: a Redis that answers but refuses writes (full under
+        noeviction, a read-only replica, a failed save) fails this check as well."""
         await self._link.ping(self._epoch_key)
+        await self._link.command("SET", self._probe_key, "1", "PX", 10_000, lane=WRITES)
 
     async def close(self) -> None:
         await self._link.close()

@@ -20,6 +20,11 @@ asyncio.Protocol) carries every command of a client:
   waiting on it with ConnectionError and is replaced on the next call. A call that fails
   with ConnectionError is made once more, at once, on a new connection (every script is safe
   to run twice), never after a time-out.
+- A new connection asks the server for its ``run_id`` (INFO server, in the same write as
+  AUTH and SELECT). One that finds another server than the client knew (``ServerIdentity``,
+  shared by the clients of one Redis) fails its calls with ServerReplaced until the owner
+  says the new one is known (``ServerIdentity.forget``): a Redis restarted from a snapshot
+  holds what it held then, and its owner must catch it up before trusting it (guard.py).
 
 What it keeps from redis-py: the URL's parsing (``parse_url``), its TLS context, and its
 exception classes, chosen for an error reply by redis-py's own error parser (NOSCRIPT ->
@@ -43,9 +48,11 @@ import hiredis
 from redis._parsers.base import BaseParser
 from redis.asyncio.connection import RedisSSLContext, parse_url
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import DataError, InvalidResponse
+from redis.exceptions import DataError, InvalidResponse, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT
+
+from eventapi.cache.base import CacheReplaced
 
 # hiredis' answer when the bytes fed so far hold no complete reply.
 _NOT_ENOUGH = object()
@@ -161,6 +168,44 @@ class Endpoint:
         if self.db:
             commands.append(("SELECT", self.db))
         return commands
+
+
+class ServerReplaced(RedisError, CacheReplaced):
+    """A new connection reached another Redis than the one the client knew (its run_id
+    changed: a restart, or a replacement behind the same address)."""
+
+
+class ServerIdentity:
+    """The run_id of the Redis the clients sharing this object have talked to (None: not
+    known yet, so the next one met is taken)."""
+
+    def __init__(self) -> None:
+        self.run_id: bytes | None = None
+
+    def forget(self) -> None:
+        """Take the next server met as the known one (its owner is catching it up)."""
+        self.run_id = None
+
+    def check(self, run_id: bytes | None, name: str) -> None:
+        if run_id is None:  # nothing to compare
+            return
+        if self.run_id is None:
+            self.run_id = run_id
+        elif run_id != self.run_id:
+            raise ServerReplaced(f"{name} is another Redis now (run_id changed)")
+
+
+INFO_SERVER = ("INFO", "server")
+
+
+def _run_id(info: object) -> bytes | None:
+    """The run_id field of an INFO server reply."""
+    if not isinstance(info, bytes):
+        return None
+    for line in info.splitlines():
+        if line.startswith(b"run_id:"):
+            return line[len(b"run_id:") :].strip()
+    return None
 
 
 class _Connection(asyncio.Protocol):
@@ -295,9 +340,14 @@ class RespClient:
     included."""
 
     def __init__(
-        self, endpoint: Endpoint, timeout: float, connect_timeout: float | None = None
+        self,
+        endpoint: Endpoint,
+        timeout: float,
+        connect_timeout: float | None = None,
+        identity: ServerIdentity | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.identity = identity  # None: whichever Redis answers will do
         self.timeout = timeout
         self.connect_timeout = endpoint.connect_timeout or connect_timeout or timeout
         self._conn: _Connection | None = None
@@ -307,12 +357,16 @@ class RespClient:
 
     @classmethod
     def from_url(
-        cls, url: str, timeout: float, connect_timeout: float | None = None
+        cls,
+        url: str,
+        timeout: float,
+        connect_timeout: float | None = None,
+        identity: ServerIdentity | None = None,
     ) -> RespClient | None:
         """A client of the standalone Redis ``url`` names; None if this client cannot speak
         to it as the URL asks (see Endpoint.from_url)."""
         endpoint = Endpoint.from_url(url)
-        return None if endpoint is None else cls(endpoint, timeout, connect_timeout)
+        return None if endpoint is None else cls(endpoint, timeout, connect_timeout, identity)
 
     async def execute(self, *args: EncodableT, deadline: float | None = None) -> Any:
         """Send one command and return its reply (an error reply raised as redis-py raises
@@ -409,8 +463,16 @@ class RespClient:
                         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
                 deadline = loop.time() + within
                 opening = [conn.send(pack(c), deadline) for c in endpoint.handshake()]
+                identity = self.identity
+                info = None if identity is None else conn.send(pack(INFO_SERVER), deadline)
                 for reply in opening:
                     await reply
+                if identity is not None and info is not None:
+                    try:
+                        run_id = _run_id(await info)
+                    except ResponseError:  # INFO refused (a proxy, an ACL)
+                        run_id = None
+                    identity.check(run_id, endpoint.name)
         except BaseException as exc:
             if conn is not None:
                 self._retire(conn)

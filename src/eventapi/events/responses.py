@@ -4,6 +4,7 @@ ASGI fast path, so both send the same status, headers and bytes."""
 from __future__ import annotations
 
 from starlette.responses import Response
+from starlette.types import Scope
 
 from eventapi.errors import EventNotFound
 from eventapi.events.schemas import EventQuery
@@ -37,10 +38,19 @@ async def item_parts(
     return served_parts(served, if_none_match)
 
 
-async def list_parts(service: EventService, query: EventQuery, if_none_match: str | None) -> Parts:
+async def list_parts(
+    service: EventService, query: EventQuery, if_none_match: str | None, scope: Scope
+) -> Parts:
     """GET /api/events, for a validated query: called by the route and by the fast path
     (for a query string the route has validated)."""
-    return served_parts(await service.list(query), if_none_match)
+    return served_parts(await service.list(query, client_of(scope)), if_none_match)
+
+
+def client_of(scope: Scope) -> str:
+    """Who sent the request, for per-client bounds: its address (the proxy's client, once
+    uvicorn has applied trusted X-Forwarded-For)."""
+    peer = scope.get("client")
+    return str(peer[0]) if peer else ""
 
 
 def served_parts(served: Served, if_none_match: str | None) -> Parts:

@@ -237,11 +237,13 @@ router = APIRouter(
     response_model=list[EventRead],
     operation_id="listEvents",
     summary="List events",
-    responses={**NOT_MODIFIED, 200: {"headers": {**_SERVED, **_PAGED}}},
+    responses={**_problems(429, 503), **NOT_MODIFIED, 200: {"headers": {**_SERVED, **_PAGED}}},
     description=(
         "Filter, sort and page. Total in X-Total-Count; pages in the Link header. "
         "X-Cache says whether the page came from the cache (HIT), the store (MISS), or "
-        "the store because the cache is off or unreachable (BYPASS)."
+        "the store because the cache is off or unreachable (BYPASS). A page the cache "
+        "cannot answer runs a query: a client may run only a few at once (429 beyond), "
+        "a server process a few more (503 beyond), both with Retry-After."
     ),
 )
 async def list_events(
@@ -253,7 +255,7 @@ async def list_events(
     # What this query string validated to: the fast path (http/fastpath.py) answers the
     # same string from now on without validating it again. Both run list_parts.
     request.app.state.known_queries.learn(request.scope["query_string"], query)
-    return _response(await list_parts(service, query, if_none_match))
+    return _response(await list_parts(service, query, if_none_match, request.scope))
 
 
 @router.get(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypedDict, cast
 
 from pydantic import (
     AfterValidator,
@@ -147,6 +147,23 @@ class EventRead(BaseModel):
     location: str | None = None
     category: str | None = None
     organizer: str | None = None
+
+
+class EventFields(TypedDict):
+    """An EventRead as ``model_dump()`` gives it: for bulk paths that write events by the
+    million and cannot afford a model each (building one costs about 10 us, 10 s a million)."""
+
+    id: str
+    title: str
+    description: str | None
+    date: datetime
+    location: str | None
+    category: str | None
+    organizer: str | None
+
+
+def fields_of(event: EventRead) -> EventFields:
+    return cast(EventFields, event.model_dump())
 
 
 class DeleteResult(BaseModel):

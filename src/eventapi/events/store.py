@@ -3,12 +3,12 @@ storage/ (sqlite.py, mongo.py) and satisfy this Protocol; the service depends on
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from eventapi.changes import ChangeBatch
-from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead
+from eventapi.events.schemas import EventCreate, EventFields, EventPage, EventQuery, EventRead
 
 Backend = Literal["sqlite", "mongodb"]
 
@@ -130,7 +130,8 @@ class EventStore(Protocol):
 
 
 class BulkEventStore(EventStore, Protocol):
-    """The port plus what `eventapi export` needs: every event, page by page. Apart from
+    """The port plus what `eventapi export` and `import` need: every event, page by page,
+    and a fast way to fill an empty store. Apart from
     the port so that wrappers serving requests (tests, the benchmark) need not implement it;
     the stores opened by storage/factory.py have it."""
 
@@ -138,4 +139,12 @@ class BulkEventStore(EventStore, Protocol):
         """Up to ``limit`` events whose ids sort after ``after`` (None: from the first), in
         id order. Keyset paging: each page is an index seek however far in, and an event
         that exists throughout a scan is returned exactly once."""
+        ...
+
+    async def load_new(self, batches: Iterable[Sequence[EventFields]]) -> int | None:
+        """If the store holds no event: all of ``batches`` (checked events, ids unique and
+        sorted) in one transaction, indexes built once at the end; returns how many. None
+        when the store cannot (it holds events, or its backend has no such load): nothing
+        was written, and the caller writes with ``insert_missing``. ``batches`` may be
+        iterated on another thread."""
         ...

@@ -84,7 +84,7 @@ class ReadFastPath:
 
     async def _list(self, scope: Scope, send: Send, query: EventQuery) -> None:
         service: EventService = scope["app"].state.service
-        await _answer(scope, send, list_parts(service, query, _if_none_match(scope)))
+        await _answer(scope, send, list_parts(service, query, _if_none_match(scope), scope))
 
 
 async def _answer(scope: Scope, send: Send, answering: Awaitable[Parts]) -> None:

@@ -15,6 +15,8 @@ from eventapi.events.store import EventStore
 
 Status = Literal["healthy", "degraded", "unhealthy"]
 Link = Literal["connected", "disconnected", "not configured"]
+# Redis may also answer and refuse writes (full under noeviction, read-only): degraded.
+CacheLink = Literal["connected", "disconnected", "refusing writes", "not configured"]
 
 
 class Health(BaseModel):
@@ -33,7 +35,7 @@ class Health(BaseModel):
     )
 
     status: Status
-    redis: Link
+    redis: CacheLink
     mongodb: Link
     store: Literal["sqlite", "mongodb"]
     database: Link
@@ -50,13 +52,13 @@ async def _database(store: EventStore) -> Link:
     return "connected"
 
 
-async def _redis(cache: Cache | None) -> Link:
+async def _redis(cache: Cache | None) -> CacheLink:
     if cache is None or cache.backend != "redis":
         return "not configured"
     try:
         await cache.ping()  # bounded by the cache budget; at once while the breaker is open
-    except CacheUnavailable:
-        return "disconnected"
+    except CacheUnavailable as exc:
+        return "refusing writes" if exc.reason == "refusing writes" else "disconnected"
     return "connected"
 
 
@@ -68,7 +70,7 @@ async def _redis(cache: Cache | None) -> Link:
 async def health(store: StoreDep, cache: CacheDep, response: Response) -> Health:
     # Both checks at once: the answer takes the longer of their bounds, not the sum.
     database, redis = await asyncio.gather(_database(store), _redis(cache))
-    status: Status = "healthy" if redis != "disconnected" else "degraded"
+    status: Status = "healthy" if redis in ("connected", "not configured") else "degraded"
     if database != "connected":
         status = "unhealthy"
     response.status_code = 503 if status == "unhealthy" else 200

@@ -106,7 +106,10 @@ class RedisTokens:
     def open(self, url: str) -> None:
         """Use the Redis at ``url``, one Redis or any node of a cluster (connections are made,
         and which it is found out, on first use)."""
-        self.attach(RedisLink(url, self.budget, max_connections=MAX_CONNECTIONS))
+        # A restarted Redis is no danger to rate limits (a bucket lost or restored is just
+        # a bucket): its lanes need not watch for one.
+        link = RedisLink(url, self.budget, max_connections=MAX_CONNECTIONS, watch_restarts=False)
+        self.attach(link)
 
     def attach(self, client: Client | RedisLink) -> None:
         self._link = client if isinstance(client, RedisLink) else RedisLink.of(client)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from bson import ObjectId
@@ -44,7 +44,14 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from eventapi.changes import Change, ChangeBatch
 from eventapi.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
 from eventapi.events import dates
-from eventapi.events.schemas import EVENT_FIELDS, EventCreate, EventPage, EventQuery, EventRead
+from eventapi.events.schemas import (
+    EVENT_FIELDS,
+    EventCreate,
+    EventFields,
+    EventPage,
+    EventQuery,
+    EventRead,
+)
 from eventapi.events.store import (
     IDEMPOTENCY_TTL,
     Backend,
@@ -71,6 +78,7 @@ _INDEXES: list[list[tuple[str, int]]] = [
     [("date", ASCENDING), ("_id", ASCENDING)],
     [("title", ASCENDING), ("_id", ASCENDING)],
     [("category_key", ASCENDING), ("date", ASCENDING), ("_id", ASCENDING)],
+    [("category_key", ASCENDING), ("title", ASCENDING), ("_id", ASCENDING)],
 ]
 _SORT = {
     "date": [("date", ASCENDING), ("_id", ASCENDING)],
@@ -390,6 +398,11 @@ class MongoEventStore:
                     raise
                 return int(exc.details.get("nInserted", 0))
         return len(docs)
+
+    async def load_new(self, batches: Iterable[Sequence[EventFields]]) -> int | None:
+        # No write of a million documents is one transaction here (MongoDB caps a
+        # transaction's size and time): the importer's batches, each with its change record.
+        return None
 
     async def scan(self, after: str | None, limit: int) -> Sequence[EventRead]:
         # ObjectIds order as their lower-case hex does: the same order as SQLite's.

@@ -4,6 +4,7 @@ report in the CLI's style, one ``eventapi: ...`` line per problem on stderr."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from collections.abc import Coroutine
@@ -23,7 +24,8 @@ from eventapi.transfer.importer import InvalidRows, plan, private_copy, write
 def import_file(settings: Settings, path: str, chosen: Format | None) -> int:
     """`eventapi import`: its exit status."""
     interrupted = (
-        "import interrupted: the batches written so far stay; run it again to add the rest"
+        "import interrupted: the batches already written stay (an import into an empty "
+        "database writes them all at once: none); run it again to add the rest"
     )
     return _run(settings, run_import(settings, path, chosen), interrupted)
 
@@ -54,12 +56,13 @@ async def run_import(settings: Settings, path: str, chosen: Format | None) -> in
         fmt = format_of(path, chosen)
         with private_copy(path) as copy:
             found = plan(copy, fmt, err)  # before the store is opened: a bad file changes nothing
-            async with open_store(settings) as store, open_cache(settings, Metrics()) as cache:
-                try:
-                    done = await write(store, copy, fmt, found, err)
-                finally:
-                    # Even after a failure: the batches written before it stay written.
-                    note = await retire_shared_cache(cache)
+            with contextlib.closing(found):
+                async with open_store(settings) as store, open_cache(settings, Metrics()) as cache:
+                    try:
+                        done = await write(store, found, err)
+                    finally:
+                        # Even after a failure: the batches written before it stay written.
+                        note = await retire_shared_cache(cache)
     except FileError as exc:
         print(f"eventapi: {name}: {exc}", file=err)
         return 1

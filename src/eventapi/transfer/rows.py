@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, StringConstraints, ValidationError
 
@@ -33,8 +33,13 @@ class ImportRow(EventCreate):
 
 @dataclass(frozen=True, slots=True)
 class Checked:
-    event: EventRead
+    event_id: str
+    fields: dict[str, Any]  # the event's other fields, checked (a model_dump of them)
     fingerprint: bytes  # of the fields other than id: two rows with one id must agree on it
+
+    @property
+    def event(self) -> EventRead:
+        return EventRead.model_validate({"id": self.event_id, **self.fields})
 
 
 Problems = list[tuple[str, str]]  # (field, message); field "" for the row as a whole
@@ -49,4 +54,4 @@ def check(data: dict[str, object]) -> Checked | Problems:
     canonical = row.model_dump_json(exclude={"id"}).encode()
     fingerprint = hashlib.sha256(_DERIVED_ID_PREFIX + canonical).digest()
     event_id = row.id if row.id is not None else fingerprint.hex()[:24]
-    return Checked(EventRead(id=event_id, **fields), fingerprint)
+    return Checked(event_id, fields, fingerprint)
