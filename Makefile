@@ -80,12 +80,17 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# The fast tests: everything but the system tests (real processes, tests/conftest.py).
 unit: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not system" $(PYTEST_ARGS)
 
-# The slowest tests are listed at the end: CI's time is kept in view.
+# The whole suite on TEST_WORKERS processes: more than the cores, because the system tests
+# spend most of their time waiting for the servers they start. The slowest tests and the
+# reasons for skips are listed at the end: CI's time is kept in view.
+TEST_WORKERS ?= 4
 coverage: install
-	$(BIN)/pytest --cov --cov-fail-under=$(COVERAGE_MIN) --durations=25 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal --cov --cov-fail-under=$(COVERAGE_MIN) \
+		--durations=15 $(PYTEST_ARGS)
 
 test: system-deps lint typecheck coverage
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import signal
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,6 +14,48 @@ from tests.support.app import run_app
 from tests.support.backends import BACKENDS, open_backend
 from tests.support.redis_cluster import RedisClusterServers
 from tests.support.redis_server import RedisServer
+
+TESTS = Path(__file__).parent
+# Folders whose tests run the product or other programs as real processes (eventapi serve
+# and its CLI, the bench, pip, a container build, a browser): marked ``system``, so that
+# ``make unit`` leaves them out. Listed longest first: they are also collected first, so
+# that with several workers (``make test``) the long ones start early and the short ones
+# fill the gaps, rather than one long test running alone at the end.
+SYSTEM_FOLDERS = ("bench", "conformance", "deploy", "multiprocess", "faults", "cli", "browser")
+
+
+def pytest_configure() -> None:
+    # A suite started in the background by a shell (`make test &`, a CI runner without a
+    # terminal) starts with SIGINT ignored, and every process it starts would inherit that:
+    # the tests that stop a CLI with Ctrl-C would then wait in vain. A handler (unlike
+    # "ignore") is reset to the default by exec, so the processes started from here on
+    # take Ctrl-C as they would from a terminal.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        folder = item.path.relative_to(TESTS).parts[0]
+        if folder in SYSTEM_FOLDERS:
+            item.add_marker(pytest.mark.system)
+            return SYSTEM_FOLDERS.index(folder)
+        return len(SYSTEM_FOLDERS)
+
+    items.sort(key=rank)  # stable: each module's tests stay together and in order
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Why tests were skipped, counted by reason (the list of every skip is long)."""
+    reasons: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        if isinstance(longrepr, tuple):
+            reasons[str(longrepr[2]).removeprefix("Skipped: ")] += 1
+    if reasons:
+        terminalreporter.section("skip reasons")
+        for reason, count in reasons.most_common():
+            terminalreporter.line(f"{count:6d}  {reason}")
 
 
 @pytest.fixture(params=BACKENDS)

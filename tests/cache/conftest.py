@@ -45,11 +45,15 @@ def cache_url(cache_kind: str, request: pytest.FixtureRequest) -> str:
 def cache_settings(tmp_path: Path, cache_url: str) -> Settings:
     # cache_timeout at its maximum: with 1000 requests in flight on one event loop, a Redis
     # reply can wait longer than the 75 ms default for the loop, and the guard would then
-    # (correctly) degrade to BYPASS. These tests are about correctness, not about the budget.
+    # (correctly) degrade to BYPASS. The same for the relay: on a busy machine its pass
+    # (behind those 1000 requests) can take longer than the 1 s fence of the default
+    # interval, and the gate then (correctly) sends reads to the store. These tests are
+    # about correctness, not about the budget or the relay's pace (tests/multiprocess).
     return Settings(
         database_url=f"sqlite:///{tmp_path}/events.db",
         cache_url=cache_url,
         cache_timeout=5.0,
+        cache_relay_interval=5.0,
     )
 
 
