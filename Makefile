@@ -89,7 +89,7 @@ unit: install
 # reasons for skips are listed at the end: CI's time is kept in view.
 TEST_WORKERS ?= 4
 coverage: install
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal --cov --cov-fail-under=$(COVERAGE_MIN) \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist load --cov --cov-fail-under=$(COVERAGE_MIN) \
 		--durations=15 $(PYTEST_ARGS)
 
 test: system-deps lint typecheck coverage

@@ -28,6 +28,7 @@ from eventapi.http.limits import install_limits
 from eventapi.http.metrics import router as metrics_router
 from eventapi.http.observe import ObserveMiddleware
 from eventapi.http.problems import install_error_handlers, on_http_error
+from eventapi.http.shedding import ShedListQueries
 from eventapi.http.slashes import install_slash_redirect
 from eventapi.logs import RequestLog
 from eventapi.metrics import Metrics
@@ -136,13 +137,14 @@ def create_app(
         for route in router.routes
         if isinstance(route, APIRoute)
     ]
-    # Outermost last: observe (id, latency, log) -> HEAD as GET -> access -> limits -> read
-    # fast path -> body limit -> FastAPI. A HEAD is a GET to everything inside HeadAsGet
-    # (http/head.py).
+    # Outermost last: observe (id, latency, log) -> HEAD as GET -> access -> limits -> list
+    # shedding -> read fast path -> body limit -> FastAPI. A HEAD is a GET to everything
+    # inside HeadAsGet (http/head.py).
     install_body_limit(app, settings.max_body_bytes)
     app.state.known_queries = KnownQueries()  # learned by the list route
     if fast_path:
         app.add_middleware(ReadFastPath, known=app.state.known_queries)
+    app.add_middleware(ShedListQueries, known=app.state.known_queries)
     install_limits(app, settings)
     install_access(app, settings)
     app.add_middleware(HeadAsGet)

@@ -117,3 +117,31 @@ async def test_a_cached_page_is_served_whatever_runs(
         for gate, task in gates:
             gate.open()
             assert (await task).status_code == 200
+
+
+async def test_when_full_a_query_string_never_seen_is_refused_before_it_is_parsed(
+    store: EventStore, settings: Settings, fast_path: bool
+) -> None:
+    """http/shedding.py: a query string the process has not validated is refused by the
+    admission's answer before it is parsed (a malformed one too: 503, not 422), so that
+    refusing costs the event loop little; a validated one still reaches its cached page."""
+    async with clients(settings, store, fast_path, 3) as (gated, (a, b, c)):
+        await create(a, "one")
+        assert (await c.get(EVENTS, params={"q": "one"})).status_code == 200  # validated
+        calls = gated.calls["list"]
+        gates = [await paused_list(gated, a, "x"), await paused_list(gated, b, "y")]
+
+        malformed = await c.get(EVENTS, params={"limit": "many"})
+        assert malformed.status_code == 503, malformed.text
+        assert malformed.headers["retry-after"] == "1"
+        assert malformed.json()["instance"] == EVENTS
+        # Client a, at its share, is told so (429) before its query is read.
+        assert (await a.get(EVENTS, params={"q": "z", "limit": "x"})).status_code == 429
+        assert (await c.get(EVENTS, params={"q": "one"})).headers["x-cache"] == "HIT"
+        assert gated.calls["list"] == calls + 2  # only the two held queries reached it
+
+        for gate, task in gates:
+            gate.open()
+            assert (await task).status_code == 200
+        # Room again: the same malformed query is parsed, and refused for what it is.
+        assert (await c.get(EVENTS, params={"limit": "many"})).status_code == 422

@@ -31,12 +31,19 @@ class ListAdmission:
         # Only clients with a query running: bounded by per_process entries.
         self._by_client: Counter[str] = Counter()
 
+    def refusal(self, client: str) -> TooManyListQueries | ListQueriesBusy | None:
+        """What ``admit(client)`` would raise now (None: it would admit), without taking a
+        place: the edge asks before it parses a query (http/shedding.py)."""
+        if self._by_client[client] >= self.per_client:
+            return TooManyListQueries(self.per_client)
+        if self.running >= self.per_process:
+            return ListQueriesBusy(self.per_process)
+        return None
+
     @contextmanager
     def admit(self, client: str) -> Iterator[None]:
-        if self._by_client[client] >= self.per_client:
-            raise TooManyListQueries(self.per_client)
-        if self.running >= self.per_process:
-            raise ListQueriesBusy(self.per_process)
+        if (refused := self.refusal(client)) is not None:
+            raise refused
         self.running += 1
         self._by_client[client] += 1
         try:

@@ -4,7 +4,7 @@ ASGI fast path, so both send the same status, headers and bytes."""
 from __future__ import annotations
 
 from starlette.responses import Response
-from starlette.types import Scope
+from starlette.types import Scope, Send
 
 from eventapi.errors import EventNotFound
 from eventapi.events.schemas import EventQuery
@@ -72,3 +72,12 @@ def written_response(written: Written, status: int = 200, **headers: str) -> Res
     return Response(
         written.body, status, headers={"ETag": written.etag, **headers}, media_type=JSON
     )
+
+
+async def send_parts(send: Send, parts: Parts) -> None:
+    """Send (status, headers, body) as an ASGI response (the edge's own answers)."""
+    status, headers, body = parts
+    raw = [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()]
+    raw.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body})

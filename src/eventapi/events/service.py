@@ -32,7 +32,12 @@ from pydantic import TypeAdapter
 
 from eventapi.cache.base import Fill, item_key, list_key
 from eventapi.cache.readthrough import Outcome, ReadThrough, jittered_ms
-from eventapi.errors import EventNotFound, IdempotencyKeyInFlight, PreconditionFailed
+from eventapi.errors import (
+    EventApiError,
+    EventNotFound,
+    IdempotencyKeyInFlight,
+    PreconditionFailed,
+)
 from eventapi.events.admission import ListAdmission
 from eventapi.events.entry import Entry, IfMatch, strong_etag
 from eventapi.events.links import page_links
@@ -140,6 +145,10 @@ class EventService:
         read = await self._reads.read(list_key(query_digest(query)), load)
         self._metrics.cache_request("list", read.outcome)
         return Served(Entry.decode(read.value), read.outcome)
+
+    def list_refusal(self, client: str) -> EventApiError | None:
+        """The refusal an uncached list query from ``client`` would meet now, if any."""
+        return None if self._admission is None else self._admission.refusal(client)
 
     async def _listed(self, query: EventQuery) -> EventPage:
         self._metrics.store_operation("list")

@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventapi.errors import EventApiError
 from eventapi.events.links import EVENTS_PATH
-from eventapi.events.responses import EVENT_ID, Parts, item_parts, list_parts
+from eventapi.events.responses import EVENT_ID, Parts, item_parts, list_parts, send_parts
 from eventapi.events.schemas import EventQuery
 from eventapi.events.service import EventService
 from eventapi.http.problems import problem_parts
@@ -95,11 +95,7 @@ async def _answer(scope: Scope, send: Send, answering: Awaitable[Parts]) -> None
         parts = await answering
     except EventApiError as exc:
         parts = problem_parts(exc, scope["path"])
-    status, headers, body = parts
-    raw = [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()]
-    raw.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": body})
+    await send_parts(send, parts)
 
 
 def _if_none_match(scope: Scope) -> str | None:
