@@ -18,6 +18,15 @@ EVENT_ID = r"[0-9a-fA-F]{24}"
 Parts = tuple[int, dict[str, str], bytes]
 
 
+def if_none_match_of(scope: Scope) -> str | None:
+    """The request's If-None-Match: every line of it, combined as RFC 9110 5.3 says (a
+    recipient may join field lines with commas), or None without one."""
+    lines = [
+        value.decode("latin-1") for name, value in scope["headers"] if name == b"if-none-match"
+    ]
+    return ", ".join(lines) if lines else None
+
+
 def etag_matches(if_none_match: str, etag: str) -> bool:
     """RFC 9110 If-None-Match: weak comparison over a comma-separated list, or "*"."""
     if if_none_match.strip() == "*":
@@ -33,8 +42,10 @@ async def item_parts(
     event_id = event_id.lower()
     served = await service.get(event_id)
     if served.entry.status == 404:
-        # Cached or not, "not found" is rendered without raising on this hot path.
-        return problem_parts(EventNotFound(event_id), path)
+        # Cached or not, "not found" is rendered without raising on this hot path; like
+        # every read, it says where it came from.
+        status, headers, body = problem_parts(EventNotFound(event_id), path)
+        return status, {**headers, "X-Cache": served.outcome}, body
     return served_parts(served, if_none_match)
 
 
@@ -78,6 +89,7 @@ async def send_parts(send: Send, parts: Parts) -> None:
     """Send (status, headers, body) as an ASGI response (the edge's own answers)."""
     status, headers, body = parts
     raw = [(k.lower().encode(), v.encode("latin-1")) for k, v in headers.items()]
-    raw.append((b"content-length", str(len(body)).encode()))
+    if status not in (204, 304):  # no Content-Length there (RFC 9110 8.6), as Starlette does
+        raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})

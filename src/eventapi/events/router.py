@@ -21,6 +21,7 @@ from eventapi.events.responses import (
     EVENT_ID,
     JSON,
     Parts,
+    if_none_match_of,
     item_parts,
     list_parts,
     written_response,
@@ -252,10 +253,12 @@ async def list_events(
     request: Request,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
+    del if_none_match  # documented above; read with every line of it (if_none_match_of)
     # What this query string validated to: the fast path (http/fastpath.py) answers the
     # same string from now on without validating it again. Both run list_parts.
     request.app.state.known_queries.learn(request.scope["query_string"], query)
-    return _response(await list_parts(service, query, if_none_match, request.scope))
+    scope = request.scope
+    return _response(await list_parts(service, query, if_none_match_of(scope), scope))
 
 
 @router.get(
@@ -268,10 +271,12 @@ async def list_events(
 async def get_event(
     event_id: EventId, service: ServiceDep, request: Request, if_none_match: IfNoneMatch = None
 ) -> Response:
+    del if_none_match  # documented above; read with every line of it (if_none_match_of)
     # The ASGI fast path (http/fastpath.py) answers these requests before routing; this
     # route documents the operation in OpenAPI and serves when the fast path is off. Both
     # run item_parts.
-    return _response(await item_parts(service, event_id, if_none_match, request.url.path))
+    inm = if_none_match_of(request.scope)
+    return _response(await item_parts(service, event_id, inm, request.url.path))
 
 
 @router.post(

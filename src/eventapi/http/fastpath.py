@@ -9,6 +9,8 @@ stays the documented route. The API test suite runs with and without it, so the 
 one contract.
 
 - One event: any well-formed id (a malformed one, another method or path goes on).
+- Only a request without a body: a GET that sends one goes on to the body limit and the
+  route, so it is answered as it would be with the fast path off.
 - A list: only a query string the route has already validated, byte for byte
   (KnownQueries). The route learns each one from its own validation, so the fast path
   never parses a query itself and cannot read one differently: a query string it has not
@@ -24,7 +26,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventapi.errors import EventApiError
 from eventapi.events.links import EVENTS_PATH
-from eventapi.events.responses import EVENT_ID, Parts, item_parts, list_parts, send_parts
+from eventapi.events.responses import (
+    EVENT_ID,
+    Parts,
+    if_none_match_of,
+    item_parts,
+    list_parts,
+    send_parts,
+)
 from eventapi.events.schemas import EventQuery
 from eventapi.events.service import EventService
 from eventapi.http.problems import problem_parts
@@ -61,7 +70,7 @@ class ReadFastPath:
         self.known = known
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
+        if scope["type"] == "http" and scope["method"] == "GET" and not _has_body(scope):
             path: str = scope["path"]
             if (
                 len(path) == _ID_END
@@ -80,11 +89,20 @@ class ReadFastPath:
     async def _item(self, scope: Scope, send: Send, event_id: str) -> None:
         service: EventService = scope["app"].state.service
         path = scope["path"]
-        await _answer(scope, send, item_parts(service, event_id, _if_none_match(scope), path))
+        await _answer(scope, send, item_parts(service, event_id, if_none_match_of(scope), path))
 
     async def _list(self, scope: Scope, send: Send, query: EventQuery) -> None:
         service: EventService = scope["app"].state.service
-        await _answer(scope, send, list_parts(service, query, _if_none_match(scope), scope))
+        await _answer(scope, send, list_parts(service, query, if_none_match_of(scope), scope))
+
+
+def _has_body(scope: Scope) -> bool:
+    """Whether the request says it sends a body: such a GET goes on, so the body limit
+    (http/body_limit.py) judges it as it judges every request's."""
+    for name, value in scope["headers"]:
+        if (name == b"content-length" and value != b"0") or name == b"transfer-encoding":
+            return True
+    return False
 
 
 async def _answer(scope: Scope, send: Send, answering: Awaitable[Parts]) -> None:
@@ -96,11 +114,3 @@ async def _answer(scope: Scope, send: Send, answering: Awaitable[Parts]) -> None
     except EventApiError as exc:
         parts = problem_parts(exc, scope["path"])
     await send_parts(send, parts)
-
-
-def _if_none_match(scope: Scope) -> str | None:
-    value = None
-    for name, raw in scope["headers"]:
-        if name == b"if-none-match":
-            value = raw.decode("latin-1")
-    return value
