@@ -1,9 +1,6 @@
 """`python seed_db.py`: the seeding menu (same as `eventapi seed`; --help for options)."""
 
-from _venv import use_project_venv
+from _venv import entry_point
 
 if __name__ == "__main__":
-    use_project_venv()
-    from eventapi.cli import seed
-
-    seed()
+    entry_point("seed")()

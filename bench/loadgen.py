@@ -79,8 +79,10 @@ class LoadGenerator:
 
     def _more(self) -> bool:
         if self.rate is not None:  # the next request must be due before the deadline
+            # Both sides in whole nanoseconds from the same start: the float deadline
+            # (seconds) times 1e9 may exceed it by the start's rounding, one request more.
             due = self._start_ns + self._next * 1e9 / self.rate
-            return due < self._deadline * 1e9
+            return due < self._start_ns + round((self.duration or 0.0) * 1e9)
         if self.total is None:
             return time.perf_counter() < self._deadline
         self._issued += 1

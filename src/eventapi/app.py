@@ -6,6 +6,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -32,7 +33,7 @@ from eventapi.http.shedding import ShedListQueries
 from eventapi.http.slashes import install_slash_redirect
 from eventapi.logs import RequestLog
 from eventapi.metrics import Metrics
-from eventapi.settings import Settings
+from eventapi.settings import Settings, sqlite_path
 from eventapi.storage.factory import open_store
 
 log = logging.getLogger("eventapi")
@@ -76,7 +77,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with store(settings) as opened_store, cache(settings, metrics) as opened_cache:
-            log.info("event store: %s", opened_store.backend)
+            log.info("event store: %s", described_store(settings))
             if opened_cache is not None:
                 guarded = opened_cache
                 metrics.breaker_open.set_function(lambda: 0.0 if guarded.connected else 1.0)
@@ -152,6 +153,14 @@ def create_app(
     app.state.request_log = request_log
     app.add_middleware(ObserveMiddleware, metrics=metrics, request_log=request_log)
     return app
+
+
+def described_store(settings: Settings) -> str:
+    """What the start-up log says of the store: the SQLite file's full path, or the MongoDB
+    URL without its password."""
+    if settings.store_backend == "sqlite":
+        return f"SQLite file {Path(sqlite_path(settings.database_url)).resolve()}"
+    return f"MongoDB at {settings.safe_database_url}"
 
 
 def app_from_env() -> FastAPI:

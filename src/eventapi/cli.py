@@ -9,10 +9,12 @@ import sys
 
 from pydantic import ValidationError
 
-from eventapi.settings import Settings, sqlite_path
+from eventapi.settings import DEFAULT_DATABASE_URL, Settings, sqlite_path, unknown_variables
 
 
 def _settings() -> Settings:
+    for line in unknown_variables(os.environ):
+        print(f"eventapi: warning: {line}", file=sys.stderr)
     try:
         return Settings()
     except ValidationError as exc:
@@ -28,7 +30,10 @@ def _check_store(settings: Settings) -> None:
         from eventapi.storage.sqlite import prepare
 
         try:
-            prepare(sqlite_path(settings.database_url))
+            # The default file's folder is ours to make; a folder someone named must exist
+            # (a typo in a path should not quietly start an empty database elsewhere).
+            made = settings.database_url == DEFAULT_DATABASE_URL
+            prepare(sqlite_path(settings.database_url), make_folder=made)
         except StoreUnavailable as exc:
             sys.exit(f"eventapi: EVENTAPI_DATABASE_URL: {exc.detail}")
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import ipaddress
+from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -220,15 +222,47 @@ class Settings(BaseSettings):
     @property
     def safe_database_url(self) -> str:
         """The database URL without its password, for logs and messages."""
-        parts = urlsplit(self.database_url)
-        if parts.password is None:
-            return self.database_url
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-        return parts._replace(netloc=netloc).geturl()
+        return without_password(self.database_url)
 
     @property
     def store_backend(self) -> Literal["sqlite", "mongodb"]:
         return "sqlite" if self.database_url.startswith("sqlite:") else "mongodb"
+
+
+def without_password(url: str) -> str:
+    """``url`` with its password (if any) replaced by ``***``, for logs and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+# EVENTAPI_* variables that are not settings: read by the container's entry point and by
+# the tests, never by the app.
+NOT_SETTINGS = frozenset(
+    {
+        "EVENTAPI_WORKERS",
+        "EVENTAPI_TEST_MONGODB_URL",
+        "EVENTAPI_SCREENSHOTS",
+        "EVENTAPI_MODEL_DEEP",
+        "EVENTAPI_SCHEMATHESIS_SEED",
+    }
+)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One line per EVENTAPI_* variable that names no setting (a typo is otherwise silently
+    ignored, and the default used), with the closest setting's name."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    known = {prefix + name.upper() for name in Settings.model_fields} | NOT_SETTINGS
+    lines = []
+    for name in sorted(environ):
+        if name.upper().startswith(prefix) and name.upper() not in known:
+            close = difflib.get_close_matches(name.upper(), sorted(known), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            lines.append(f"{name} is not a setting and is ignored{hint}")
+    return lines
 
 
 def sqlite_path(url: str) -> str:

@@ -14,7 +14,7 @@ from eventapi.cache.base import Cache
 from eventapi.cache.breaker import CircuitBreaker
 from eventapi.cache.guard import INVALIDATION_BUDGET, GuardedCache, fence_for
 from eventapi.metrics import Metrics
-from eventapi.settings import Settings, sqlite_path
+from eventapi.settings import Settings, sqlite_path, without_password
 
 if TYPE_CHECKING:
     from eventapi.cache.redis import RedisLink
@@ -70,6 +70,7 @@ async def detect_cluster(link: RedisLink) -> None:
 
 async def resolve_cache_url(settings: Settings) -> str:
     if settings.cache_url is not None:
+        log.info("cache: %s (EVENTAPI_CACHE_URL)", without_password(settings.cache_url))
         return settings.cache_url
     if await redis_answers(DEFAULT_REDIS_URL):
         log.info("cache: %s (auto-detected; set EVENTAPI_CACHE_URL to choose)", DEFAULT_REDIS_URL)

@@ -265,11 +265,18 @@ def _row_to_event(row: sqlite3.Row) -> EventRead:
     )
 
 
-def prepare(path: str) -> None:
-    """Create the file's folder and check SQLite can open it; else one clear error line."""
+def prepare(path: str, *, make_folder: bool = False) -> None:
+    """Check SQLite can open the file (creating its folder first if ``make_folder``); else
+    one clear error line."""
+    folder = Path(path).parent
+    if path != ":memory:" and not folder.is_dir() and not make_folder:
+        raise StoreUnavailable(
+            f"cannot open the SQLite database {path!r}: its folder {str(folder)!r} does "
+            "not exist (create it, or fix the path)"
+        )
     try:
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path != ":memory:" and make_folder:
+            folder.mkdir(parents=True, exist_ok=True)
         with contextlib.closing(sqlite3.connect(path)) as conn:
             conn.execute("PRAGMA schema_version")
     except (OSError, sqlite3.Error) as exc:
