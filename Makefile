@@ -85,12 +85,14 @@ unit: install
 	$(BIN)/pytest -m "not system" $(PYTEST_ARGS)
 
 # The whole suite on TEST_WORKERS processes: more than the cores, because the system tests
-# spend most of their time waiting for the servers they start. The slowest tests and the
-# reasons for skips are listed at the end: CI's time is kept in view.
+# spend most of their time waiting for the servers they start. Tests are handed out a few
+# at a time in collection order (long ones first), so no worker is left with a queue of
+# them while the others idle. The slowest tests and the reasons for skips are listed at
+# the end: CI's time is kept in view.
 TEST_WORKERS ?= 4
 coverage: install
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist load --cov --cov-fail-under=$(COVERAGE_MIN) \
-		--durations=15 $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 4 --cov \
+		--cov-fail-under=$(COVERAGE_MIN) --durations=15 $(PYTEST_ARGS)
 
 test: system-deps lint typecheck coverage
 
