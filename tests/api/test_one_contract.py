@@ -187,7 +187,7 @@ async def send(http: httpx.AsyncClient, call: Call) -> httpx.Response:
 
 
 @settings(
-    max_examples=100,
+    max_examples=40,
     deadline=None,
     # The seeded file is made once; each example gets its own pair of apps over copies.
     suppress_health_check=[HealthCheck.function_scoped_fixture],
