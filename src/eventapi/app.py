@@ -1,38 +1,43 @@
-"""The composition root: the only module that knows which store and cache implementations run."""
+"""The composition root: the only module that knows which store and cache implementations run.
+Its lifespan opens every client and closes it; the layers in front of the routes are listed
+here, in order."""
 
 from __future__ import annotations
 
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
+from starlette.middleware import Middleware
 
 from eventapi import __version__, telemetry
-from eventapi.cache.factory import open_cache
+from eventapi.cache.entry import Entry
+from eventapi.cache.events import EventCache
+from eventapi.cache.factory import limits_link, open_cache
 from eventapi.cache.guard import GuardedCache
-from eventapi.cache.readthrough import ReadThrough
 from eventapi.events.admission import ListAdmission
+from eventapi.events.known_queries import KnownQueries
 from eventapi.events.router import router as events_router
-from eventapi.events.service import EventService, Ttls
+from eventapi.events.service import EventService
 from eventapi.events.store import EventStore
-from eventapi.http.access import install_access
-from eventapi.http.body_limit import install_body_limit
-from eventapi.http.docs import install_docs
-from eventapi.http.fastpath import KnownQueries, ReadFastPath
-from eventapi.http.head import HeadAsGet
+from eventapi.http.access import check_access, cors
+from eventapi.http.body_limit import BodyLimitMiddleware
+from eventapi.http.docs import OPENAPI_URL, install_docs
+from eventapi.http.fastpath import ReadEdge
+from eventapi.http.gate import Gate
 from eventapi.http.health import router as health_router
-from eventapi.http.limits import install_limits
+from eventapi.http.limits import rate_limits
 from eventapi.http.metrics import router as metrics_router
 from eventapi.http.observe import ObserveMiddleware
-from eventapi.http.problems import install_error_handlers, on_http_error
-from eventapi.http.shedding import ShedListQueries
+from eventapi.http.openapi import document_builder
+from eventapi.http.problems import http_error_handler, install_error_handlers
 from eventapi.http.slashes import install_slash_redirect
 from eventapi.logs import RequestLog
 from eventapi.metrics import Metrics
+from eventapi.runtime import Runtime, State
 from eventapi.settings import Settings, sqlite_path
 from eventapi.storage.factory import open_store
 
@@ -41,7 +46,7 @@ log = logging.getLogger("eventapi")
 REQUEST_LEVELS = frozenset({"debug", "info"})
 
 StoreOpener = Callable[[Settings], AbstractAsyncContextManager[EventStore]]
-CacheOpener = Callable[[Settings, Metrics], AbstractAsyncContextManager[GuardedCache | None]]
+CacheOpener = Callable[[Settings, Metrics], AbstractAsyncContextManager[GuardedCache[Entry] | None]]
 
 DESCRIPTION = """
 Create, list, read, update and delete events. Reads are served through a cache-aside layer
@@ -70,13 +75,23 @@ def create_app(
     """``store`` and ``cache`` open the clients (tests and the benchmark inject their own).
     ``fast_path=False`` leaves the cached reads (GET /api/events/{id}, GET /api/events) to
     the FastAPI routes (the API tests run both ways). ``freeze_gc``: for the one app a
-    server process runs (app_from_env)."""
+    server process runs (app_from_env).
+
+    Raises AccessRefused (production without keys) or ValueError (a limit that is not one)
+    before anything is opened."""
     settings = settings or Settings()
     metrics = Metrics()
+    keys = check_access(settings)
+    limits = rate_limits(settings, metrics)
+    request_log = RequestLog(settings.log_format) if settings.log_level in REQUEST_LEVELS else None
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with store(settings) as opened_store, cache(settings, metrics) as opened_cache:
+    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+        async with AsyncExitStack() as stack:
+            if request_log is not None:
+                stack.callback(request_log.flush)  # the lines still waiting (logs.RequestLog)
+            opened_store = await stack.enter_async_context(store(settings))
+            opened_cache = await stack.enter_async_context(cache(settings, metrics))
             log.info("event store: %s", described_store(settings))
             if opened_cache is not None:
                 guarded = opened_cache
@@ -84,39 +99,64 @@ def create_app(
                 # Writes made elsewhere (another process, the seeder) or whose invalidation
                 # failed reach this cache through the store's change log.
                 await guarded.start(opened_store, settings.cache_relay_interval)
-            # A lease lasts as long as the slowest store read may; an orphaned one (its
-            # holder crashed, or Redis ran it after the caller gave up) only costs other
-            # readers cache_lease_wait before they read the store themselves.
-            reads = ReadThrough(
-                opened_cache,
-                lease_seconds=settings.store_timeout,
-                wait_seconds=settings.cache_lease_wait,
+            if limits is not None and limits.tokens is not None:
+                link = limits_link(settings, opened_cache)
+                if link is None:
+                    log.info("rate limits: no Redis, so each process limits on its own")
+                else:
+                    limits.tokens.attach(link)
+                    stack.push_async_callback(limits.tokens.close)
+            runtime = Runtime(
+                settings=settings,
+                metrics=metrics,
+                store=opened_store,
+                cache=opened_cache,
+                service=EventService(
+                    opened_store,
+                    EventCache.configured(opened_cache, settings),
+                    metrics,
+                    ListAdmission(
+                        settings.list_queries_per_process, settings.list_queries_per_client
+                    ),
+                ),
+                known_queries=KnownQueries(),
+                request_log=request_log,
             )
-            ttls = Ttls(settings.cache_ttl, settings.cache_missing_ttl, settings.cache_list_ttl)
-            app.state.store = opened_store
-            app.state.cache = opened_cache
-            app.state.reads = reads
-            admission = ListAdmission(
-                settings.list_queries_per_process, settings.list_queries_per_client
-            )
-            app.state.service = EventService(opened_store, reads, metrics, ttls, admission)
             if freeze_gc:
                 # Everything built so far lives as long as the process: move it out of the
                 # collector's reach, or every full collection walks it again for nothing
                 # (measured: 30-45 ms pauses every ~0.3 s under load).
                 gc.collect()
                 gc.freeze()
-            try:
-                yield
-            finally:
-                if request_log is not None:
-                    request_log.flush()  # the lines still waiting (logs.RequestLog)
+            yield {"runtime": runtime}
 
+    # Every layer in front of the routes, outermost first. Each costs a call on the cached
+    # hit path, so there are as few as the guarantees allow; a HEAD is a GET to every layer
+    # inside the first.
+    cors_layer = cors(settings)
+    middleware = [
+        # request id, latency, request log; a HEAD goes on as a GET (http/observe.py)
+        Middleware(ObserveMiddleware, metrics=metrics, request_log=request_log),
+        # a browser's preflight is answered before the key check (http/access.py)
+        *([cors_layer] if cors_layer is not None else []),
+        # API keys, then rate limits, on the caller worked out once (http/gate.py)
+        *(
+            [Middleware(Gate, keys=keys, limits=limits, digests=settings.api_keys.digests)]
+            if keys is not None or limits is not None
+            else []
+        ),
+        # cached reads without routing; unseen list queries shed under load (http/fastpath.py)
+        Middleware(ReadEdge, serve=fast_path),
+        # bodies over EVENTAPI_MAX_BODY_BYTES refused before they are read
+        Middleware(BodyLimitMiddleware, limit=settings.max_body_bytes),
+    ]
     app = FastAPI(
         title="eventapi",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        middleware=middleware,
+        openapi_url=OPENAPI_URL,
         # Starlette's redirect reflects the Host header; http/slashes.py redirects instead.
         redirect_slashes=False,
         # FastAPI's pages load their code from CDNs: http/docs.py serves the package's own.
@@ -124,34 +164,14 @@ def create_app(
         redoc_url=None,
         **telemetry.fastapi_options(),
     )
-    install_docs(app)  # before access and limits, which ask where the docs are
-    app.state.settings = settings
-    app.state.metrics = metrics
-    install_error_handlers(app)
+    install_docs(app)
+    routers = (events_router, health_router, metrics_router)
+    on_http_error = http_error_handler(routers)
+    install_error_handlers(app, on_http_error)
     install_slash_redirect(app, not_found=on_http_error)
-    routers = [events_router, health_router, metrics_router]
     for router in routers:
         app.include_router(router)
-    app.state.methods_by_path = [
-        (route.path_regex, route.methods)
-        for router in routers
-        for route in router.routes
-        if isinstance(route, APIRoute)
-    ]
-    # Outermost last: observe (id, latency, log) -> HEAD as GET -> access -> limits -> list
-    # shedding -> read fast path -> body limit -> FastAPI. A HEAD is a GET to everything
-    # inside HeadAsGet (http/head.py).
-    install_body_limit(app, settings.max_body_bytes)
-    app.state.known_queries = KnownQueries()  # learned by the list route
-    if fast_path:
-        app.add_middleware(ReadFastPath, known=app.state.known_queries)
-    app.add_middleware(ShedListQueries, known=app.state.known_queries)
-    install_limits(app, settings)
-    install_access(app, settings)
-    app.add_middleware(HeadAsGet)
-    request_log = RequestLog(settings.log_format) if settings.log_level in REQUEST_LEVELS else None
-    app.state.request_log = request_log
-    app.add_middleware(ObserveMiddleware, metrics=metrics, request_log=request_log)
+    app.openapi = document_builder(app, settings.max_body_bytes, keys, limits)  # type: ignore[method-assign]
     return app
 
 

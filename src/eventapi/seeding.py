@@ -53,7 +53,7 @@ MEMORY_CACHE_NOTE = (
 )
 
 
-async def retire_shared_cache(cache: GuardedCache | None) -> str | None:
+async def retire_shared_cache(cache: GuardedCache[Any] | None) -> str | None:
     """After writing behind the API's back: retire every entry of the shared cache at once,
     so no server serves one after this returns. (The writes are in the change log too, which
     every server applies to its own cache within a relay interval.) Returns a note to print

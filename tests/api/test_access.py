@@ -18,7 +18,7 @@ from eventapi.http.access import OPEN_WARNING, AccessRefused
 from eventapi.settings import ApiKeys, Settings
 from tests.api.helpers import PROBLEM_JSON, assert_problem
 from tests.support.api import EVENTS, MISSING_ID, event, item
-from tests.support.app import serve
+from tests.support.app import http_client, lifespan, serve
 
 KEY = "current-key-0123456789abcdef"
 OLD_KEY = "previous-key-fedcba9876543210"  # still configured: a rotation in progress
@@ -251,7 +251,7 @@ async def test_no_key_is_ever_logged_or_kept(
     settings = access_settings(tmp_path, public_reads=False)
     with caplog.at_level(logging.DEBUG):
         app = create_app(settings)
-        async with serve(app) as http:
+        async with lifespan(app) as (asgi, runtime), http_client(asgi) as http:
             event_id = await seeded(http)
             for key in KEYS:
                 for headers in ({"X-API-Key": key}, {"Authorization": f"Bearer {key}"}):
@@ -263,7 +263,7 @@ async def test_no_key_is_ever_logged_or_kept(
     for key in KEYS:
         assert key not in text
     # Only digests are kept: nothing reachable from the settings the app holds shows a key.
-    held: Settings = app.state.settings
+    held = runtime.settings
     assert held.api_keys.digests == tuple(
         hashlib.sha256(key.encode()).digest() for key in (KEY, OLD_KEY)
     )

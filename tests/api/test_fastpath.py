@@ -8,9 +8,10 @@ import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
 
+from eventapi.events.known_queries import KnownQueries
 from eventapi.events.schemas import EventQuery
 from eventapi.events.store import EventStore
-from eventapi.http.fastpath import KnownQueries, ReadFastPath
+from eventapi.http.fastpath import ReadEdge
 from eventapi.settings import Settings
 from tests.support.api import EVENTS, create
 from tests.support.app import RunningApp, http_client, run_app
@@ -34,10 +35,10 @@ async def routed_through(running: RunningApp, paths: list[str]) -> list[str]:
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    fast = ReadFastPath(router, running.app.state.known_queries)
+    fast = ReadEdge(router)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        scope["app"] = running.app
+        scope["state"] = {"runtime": running.runtime}
         await fast(scope, receive, send)
 
     async with http_client(app) as http:
@@ -111,7 +112,7 @@ async def test_an_invalid_query_is_never_learned(
             response = await running.http.get(f"{EVENTS}?{query}")
             assert response.status_code == 422
             assert response.headers["content-type"] == "application/problem+json"
-        assert len(running.app.state.known_queries) == 0
+        assert len(running.runtime.known_queries) == 0
 
 
 def test_known_queries_are_bounded_and_forget_the_oldest_first() -> None:

@@ -22,8 +22,9 @@ import pytest
 from starlette.types import Message, Receive, Scope, Send
 
 from eventapi.events.store import EventStore
-from eventapi.http.fastpath import KnownQueries, ReadFastPath
-from eventapi.http.head import HeadAsGet
+from eventapi.http.fastpath import ReadEdge
+from eventapi.http.observe import ObserveMiddleware
+from eventapi.metrics import Metrics
 from eventapi.settings import Settings
 from tests.api.helpers import assert_problem, total
 from tests.support.api import EVENTS, MISSING_ID, create, event, item
@@ -446,8 +447,9 @@ async def test_405_lists_head_wherever_get_is_allowed(
 async def test_head_of_an_item_is_answered_by_the_fast_path_without_routing(
     store: EventStore, settings: Settings
 ) -> None:
-    # HeadAsGet in front of the fast path, and behind them a "router" that records what
-    # reaches it: a HEAD of one event never does; a HEAD of anything else arrives as a GET.
+    # The outer layer (HEAD as GET) in front of the fast path, and behind them a "router"
+    # that records what reaches it: a HEAD of one event never does; a HEAD of anything else
+    # arrives as a GET.
     async with run_app(settings, store) as running:
         created = await create(running.http)
         routed: list[str] = []
@@ -457,10 +459,10 @@ async def test_head_of_an_item_is_answered_by_the_fast_path_without_routing(
             await send({"type": "http.response.start", "status": 204, "headers": []})
             await send({"type": "http.response.body", "body": b""})
 
-        layers = HeadAsGet(ReadFastPath(router, KnownQueries()))
+        layers = ObserveMiddleware(ReadEdge(router), Metrics(), None)
 
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
-            scope["app"] = running.app
+            scope["state"] = {"runtime": running.runtime}
             await layers(scope, receive, send)
 
         async with http_client(app) as http:

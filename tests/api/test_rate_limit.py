@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from eventapi.app import create_app
-from eventapi.http.limits import RateLimitMiddleware
+from eventapi.http.gate import Gate
 from eventapi.settings import ApiKeys, Settings
 from tests.api.helpers import assert_problem
 from tests.support.api import EVENTS, MISSING_ID, event, item
@@ -67,7 +67,8 @@ async def running(settings: Settings, fast_path: bool = True) -> AsyncIterator[R
 
 def limiting(app: FastAPI) -> bool:
     return any(
-        getattr(m.cls, "__name__", "") == RateLimitMiddleware.__name__ for m in app.user_middleware
+        getattr(m.cls, "__name__", "") == Gate.__name__ and m.kwargs["limits"] is not None
+        for m in app.user_middleware
     )
 
 

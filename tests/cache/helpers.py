@@ -15,7 +15,7 @@ import pytest
 from eventapi.cache.base import Cache, CacheKey, LookupState
 from eventapi.cache.readthrough import Loader, Read, ReadThrough
 from eventapi.cache.redis import RedisCache, connect
-from tests.support.app import RunningApp
+from tests.support.app import RunningApp, flights
 from tests.support.gated_store import Gate, GatedStore
 
 T = TypeVar("T")
@@ -56,7 +56,7 @@ class JoinProbe:
         return self
 
     def _counting(
-        self, index: int, reads: ReadThrough
+        self, index: int, reads: ReadThrough[Any]
     ) -> Callable[[CacheKey, Loader], Awaitable[Read]]:
         original = reads.read
 
@@ -105,7 +105,7 @@ async def stampede(
         await within(probe.all_in.wait())
         # The load under way, and on each instance at most one more flight: the requests
         # that arrived once it had started, waiting for it to fill the cache.
-        assert all(instance.reads.flight_count() in (1, 2) for instance in instances)
+        assert all(flights(instance.reads) in (1, 2) for instance in instances)
         assert gated.calls[gate.method] == calls
     except BaseException:
         gate.open()

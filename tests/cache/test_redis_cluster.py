@@ -22,6 +22,7 @@ from redis.exceptions import RedisClusterException
 from eventapi.cache import factory
 from eventapi.cache.base import CacheUnavailable, LookupState, item_key
 from eventapi.cache.breaker import BreakerState, CircuitBreaker
+from eventapi.cache.entry import Entry
 from eventapi.cache.guard import GuardedCache
 from eventapi.cache.redis import RedisCache, RedisLink, connect_cluster, hash_tag
 from eventapi.metrics import Metrics
@@ -57,20 +58,23 @@ def tag_of(settings: Settings) -> str:
 
 
 @asynccontextmanager
-async def opened(settings: Settings) -> AsyncIterator[tuple[GuardedCache, RedisCache]]:
+async def opened(
+    settings: Settings,
+) -> AsyncIterator[tuple[GuardedCache[Entry], RedisCache[Entry]]]:
     async with factory.open_cache(settings, Metrics()) as cache:
         assert cache is not None
         assert isinstance(cache.inner, RedisCache)
         yield cache, cache.inner
 
 
-async def round_trip(cache: GuardedCache) -> None:
+async def round_trip(cache: GuardedCache[Entry]) -> None:
     """Lease, fill, hit, invalidate: the cache works."""
     lookup = await cache.lease(ITEM, LEASE_MS)
     assert lookup.state is LookupState.LEASED
     assert lookup.token is not None
-    assert await cache.fill(lookup.resolved, lookup.token, b"value", LEASE_MS)
-    assert (await cache.lease(ITEM, LEASE_MS)).value == b"value"
+    value = Entry.build(200, b'{"title": "value"}')
+    assert await cache.fill(lookup.resolved, lookup.token, value, LEASE_MS)
+    assert (await cache.lease(ITEM, LEASE_MS)).value == value
     await cache.invalidate([ITEM.name])
     assert (await cache.lease(ITEM, LEASE_MS)).state is LookupState.LEASED
 
@@ -214,7 +218,7 @@ async def tokens(
     redis_cluster: RedisClusterServers, clock: FakeClock
 ) -> AsyncIterator[RedisTokens]:
     redis = RedisTokens(0.5, CircuitBreaker(reset_timeout=3.0, clock=clock))
-    redis.open(redis_cluster.other_node("k").url)
+    redis.attach(RedisLink(redis_cluster.other_node("k").url, 0.5, watch_restarts=False))
     try:
         yield redis
     finally:

@@ -22,7 +22,7 @@ from tests.cache.helpers import (
     within,
 )
 from tests.support.api import create, event, item
-from tests.support.app import RunningApp
+from tests.support.app import RunningApp, flights
 from tests.support.gated_store import GatedStore
 
 pytestmark = pytest.mark.parametrize("cache_kind", ["redis", "redis-cluster"])
@@ -120,7 +120,7 @@ async def test_read_on_one_app_after_a_write_on_the_other_shows_the_write(
     probe = JoinProbe(expected=1).wrap(monkeypatch, [first])
     after = asyncio.create_task(first.http.get(url))
     await within(probe.all_in.wait())
-    assert first.reads.flight_count() == 2  # the paused one, and the next one
+    assert flights(first.reads) == 2  # the paused one, and the next one
     gate.open()
     assert_shows(await within(after), new)
     assert (await within(paused)).json() in (old, new)

@@ -16,10 +16,11 @@ import asyncio
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Generic
 
 import httpx
 
-from eventapi.cache.base import Cache, CacheBackend, CacheKey, Fill, Lookup, WriteLease
+from eventapi.cache.base import Cache, CacheBackend, CacheKey, Fill, Lookup, V, WriteLease
 from eventapi.changes import Change
 from tests.faults.helpers import (
     Json,
@@ -36,21 +37,21 @@ from tests.support.api import EVENTS, create, event
 from tests.support.redis_server import RedisServer
 
 
-class CountingCache:
+class CountingCache(Generic[V]):
     """Delegates to the real cache and counts every call that reaches it."""
 
-    def __init__(self, inner: Cache) -> None:
+    def __init__(self, inner: Cache[V]) -> None:
         self.inner = inner
         self.backend: CacheBackend = inner.backend
         self.failures = inner.failures
         self.refusals = inner.refusals
         self.calls: Counter[str] = Counter()
 
-    async def lease(self, key: CacheKey, lease_ms: int) -> Lookup:
+    async def lease(self, key: CacheKey, lease_ms: int) -> Lookup[V]:
         self.calls["lease"] += 1
         return await self.inner.lease(key, lease_ms)
 
-    async def fill(self, resolved: str, token: str, value: bytes, ttl_ms: int) -> bool:
+    async def fill(self, resolved: str, token: str, value: V, ttl_ms: int) -> bool:
         self.calls["fill"] += 1
         return await self.inner.fill(resolved, token, value, ttl_ms)
 
@@ -59,7 +60,7 @@ class CountingCache:
         return await self.inner.lease_for_write(key, lease_ms)
 
     async def invalidate(
-        self, item_names: Sequence[str], seqs: Sequence[int] = (), fills: Sequence[Fill] = ()
+        self, item_names: Sequence[str], seqs: Sequence[int] = (), fills: Sequence[Fill[V]] = ()
     ) -> None:
         self.calls["invalidate"] += 1
         await self.inner.invalidate(item_names, seqs, fills)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from eventapi.cache.base import CacheKey, LookupState, item_key
 from eventapi.cache.redis import RedisCache, connect
@@ -25,13 +26,18 @@ def payload(key: CacheKey) -> bytes:
 
 
 @pytest.fixture
-async def cache(redis_server: RedisServer) -> AsyncIterator[RedisCache]:
+async def client(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
     # A long socket timeout, so that only the caller's cancellation abandons a command.
     client = connect(redis_server.url, timeout=5.0)
     try:
-        yield RedisCache(client, "faults-reuse")
+        yield client
     finally:
         await client.aclose()
+
+
+@pytest.fixture
+def cache(client: aioredis.Redis) -> RedisCache:
+    return RedisCache(client, "faults-reuse")
 
 
 async def abandon(cache: RedisCache, key: CacheKey, how: str) -> None:
@@ -71,7 +77,7 @@ async def check(cache: RedisCache, key: CacheKey) -> None:
 @pytest.mark.parametrize("how", ["timeout", "cancel"])
 @pytest.mark.parametrize("mode", ["ALL", "WRITE"])
 async def test_abandoned_lease_leaves_no_reply_behind(
-    cache: RedisCache, redis_server: RedisServer, mode: str, how: str
+    cache: RedisCache, client: aioredis.Redis, redis_server: RedisServer, mode: str, how: str
 ) -> None:
     for key in KEYS:
         lookup = await cache.lease(key, LEASE_MS)
@@ -98,7 +104,6 @@ async def test_abandoned_lease_leaves_no_reply_behind(
         await asyncio.gather(*(check(cache, key) for key in order[start : start + 40]))
     for key in order[:60]:
         await check(cache, key)
-    client = cache._client
     await client.mset({f"plain:{n}": str(n) for n in range(50)})
     replies = await asyncio.gather(*(client.get(f"plain:{n % 50}") for n in range(80)))
     assert replies == [str(n % 50).encode() for n in range(80)]

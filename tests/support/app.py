@@ -6,16 +6,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventapi.app import StoreOpener, create_app
+from eventapi.cache.entry import Entry
 from eventapi.cache.guard import GuardedCache
 from eventapi.cache.readthrough import ReadThrough
 from eventapi.events.store import EventStore
+from eventapi.runtime import Runtime
 from eventapi.settings import Settings
 
 
@@ -41,10 +43,30 @@ async def http_client(
 
 @asynccontextmanager
 async def started(app: FastAPI) -> AsyncIterator[ASGIApp]:
-    """``app`` with its lifespan entered (and left at the end)."""
-    async with LifespanManager(app) as manager:
-        asgi: ASGIApp = manager.app
+    """``app`` with its lifespan entered (and left at the end), as a server runs it: every
+    request's scope gets a copy of the state the lifespan yielded (if any)."""
+    async with _entered(app) as (asgi, _):
         yield asgi
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[tuple[ASGIApp, Runtime]]:
+    """The app of create_app with its lifespan entered, and the state it opened."""
+    async with _entered(app) as (asgi, state):
+        yield asgi, state["runtime"]
+
+
+@asynccontextmanager
+async def _entered(app: FastAPI) -> AsyncIterator[tuple[ASGIApp, dict[str, Any]]]:
+    async with app.router.lifespan_context(app) as yielded:
+        state = dict(yielded or {})
+
+        async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] in ("http", "websocket"):
+                scope["state"] = dict(state)
+            await app(scope, receive, send)
+
+        yield with_state, state
 
 
 @asynccontextmanager
@@ -56,22 +78,28 @@ async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @dataclass(frozen=True, slots=True)
 class RunningApp:
-    """One running app (lifespan entered), the settings it runs with, and a client on it."""
+    """One running app (lifespan entered), the settings it runs with, a client on it, and
+    what its lifespan opened. Tests reach the app's insides only through here."""
 
     app: FastAPI
     http: httpx.AsyncClient
     settings: Settings
+    runtime: Runtime
 
     @property
-    def reads(self) -> ReadThrough:
-        reads: ReadThrough = self.app.state.reads
-        return reads
+    def reads(self) -> ReadThrough[Entry]:
+        return self.runtime.service.cache.reads
 
     @property
-    def guard(self) -> GuardedCache:
-        cache = self.app.state.cache
+    def guard(self) -> GuardedCache[Entry]:
+        cache = self.runtime.cache
         assert isinstance(cache, GuardedCache)
         return cache
+
+
+def flights(reads: ReadThrough[Any]) -> int:
+    """The flights ``reads`` knows: not started yet, and under way (readthrough.py)."""
+    return len(reads._joinable) + len(reads._started)
 
 
 @asynccontextmanager
@@ -80,5 +108,5 @@ async def run_app(
 ) -> AsyncIterator[RunningApp]:
     """The real app over ``store`` (opened and closed by the caller), lifespan included."""
     app = create_app(settings, store=injected(store), fast_path=fast_path)
-    async with serve(app) as http:
-        yield RunningApp(app, http, settings)
+    async with lifespan(app) as (asgi, runtime), http_client(asgi) as http:
+        yield RunningApp(app, http, settings, runtime)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from eventapi.events.entry import Entry, strong_etag
+from eventapi.cache.entry import Entry, strong_etag
 
 # A header line may hold any text except a newline (the layout's separator).
 header = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\n"), max_size=200)

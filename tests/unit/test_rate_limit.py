@@ -7,13 +7,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
+from contextlib import asynccontextmanager
 
 import pytest
-from fastapi import FastAPI
 
+from eventapi.app import create_app
 from eventapi.cache.breaker import BreakerState, CircuitBreaker
-from eventapi.http.limits import Check, client_id, install_limits, redis_url, refusal
+from eventapi.cache.factory import limits_link
+from eventapi.cache.redis import RedisLink
+from eventapi.http.caller import OPEN_SCOPE, caller_of
+from eventapi.http.limits import Check, refusal
+from eventapi.metrics import Metrics
 from eventapi.ratelimit.local import LocalBuckets
 from eventapi.ratelimit.rates import PRODUCTION_WRITE_LIMIT, Policy, Rate, parse_rate, policies_for
 from eventapi.ratelimit.shared import LEASE_SECONDS, RedisTokens, SharedBuckets, batch_size
@@ -356,7 +360,7 @@ async def test_the_lease_table_is_bounded(clock: FakeClock) -> None:
 @pytest.fixture
 async def tokens(redis_server: RedisServer, clock: FakeClock) -> AsyncIterator[RedisTokens]:
     redis = RedisTokens(0.5, CircuitBreaker(reset_timeout=3.0, clock=clock))
-    redis.open(redis_server.url)
+    redis.attach(RedisLink(redis_server.url, 0.5, watch_restarts=False))
     try:
         yield redis
     finally:
@@ -487,7 +491,11 @@ def scope(*headers: tuple[str, str], peer: tuple[str, int] | None = ("198.51.100
     }
 
 
-DIGESTS = frozenset({key_digest(KEY.encode()), key_digest(OTHER_KEY.encode())})
+DIGESTS = (key_digest(KEY.encode()), key_digest(OTHER_KEY.encode()))
+
+
+def client_id(scope: dict, digests: tuple[bytes, ...]) -> str:  # type: ignore[type-arg]
+    return caller_of(scope, digests).client
 
 
 def test_the_client_is_a_configured_key_else_the_address() -> None:
@@ -499,12 +507,21 @@ def test_the_client_is_a_configured_key_else_the_address() -> None:
         "addr:198.51.100.7"
     )
     assert client_id(scope(("Authorization", f"Basic {KEY}")), DIGESTS) == "addr:198.51.100.7"
-    assert client_id(scope(("X-API-Key", KEY)), frozenset()) == "addr:198.51.100.7"
+    assert client_id(scope(("X-API-Key", KEY)), ()) == "addr:198.51.100.7"
     assert client_id(scope(("X-API-Key", "nope"), ("X-API-Key", OTHER_KEY)), DIGESTS) == (
         "key:" + key_digest(OTHER_KEY.encode())[:16].hex()
     )
     assert client_id(scope(peer=None), DIGESTS) == "addr:unknown"
     assert KEY not in client_id(scope(("X-API-Key", KEY)), DIGESTS)
+
+
+def test_the_caller_is_worked_out_once_per_request() -> None:
+    request = scope(("X-API-Key", KEY))
+    first = caller_of(request, DIGESTS)
+    assert first.idempotency_scope == key_digest(KEY.encode()).hex()
+    assert caller_of(request, ()) is first  # kept in the request's scope
+    assert caller_of(scope(), DIGESTS).idempotency_scope == OPEN_SCOPE
+    assert caller_of(scope(("X-API-Key", "made-up")), DIGESTS).presented
 
 
 def test_the_refusal() -> None:
@@ -534,33 +551,34 @@ def test_the_refusal() -> None:
     assert json.loads(bytes(short.body))["detail"].startswith("Too many requests:")
 
 
-def test_the_redis_the_limits_follow(tmp_path: Path) -> None:
+def test_the_redis_the_limits_follow() -> None:
     class Cache:
         backend = "redis"
 
-    assert redis_url(settings(cache_url="redis://h:1/0"), None) == "redis://h:1/0"
-    assert redis_url(settings(cache_url="rediss://h:1/0"), None) == "rediss://h:1/0"
-    assert redis_url(settings(cache_url="memory://"), None) is None
-    assert redis_url(settings(cache_url="none"), None) is None
-    assert redis_url(settings(), None) is None  # auto-detection found no Redis
-    assert redis_url(settings(), Cache()) == "redis://localhost:6379/0"
+    def url(settings: Settings, cache: object) -> str | None:
+        link = limits_link(settings, cache)  # type: ignore[arg-type]
+        return None if link is None else link.url
+
+    assert url(settings(cache_url="redis://h:1/0"), None) == "redis://h:1/0"
+    assert url(settings(cache_url="rediss://h:1/0"), None) == "rediss://h:1/0"
+    assert url(settings(cache_url="memory://"), None) is None
+    assert url(settings(cache_url="none"), None) is None
+    assert url(settings(), None) is None  # auto-detection found no Redis
+    assert url(settings(), Cache()) == "redis://localhost:6379/0"
 
 
-async def test_on_an_app_without_metrics_or_cache_the_limits_stay_in_process(
+async def test_without_a_redis_cache_the_limits_stay_in_process(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    # A bare FastAPI app: no metrics registry, and a lifespan that opens no cache, so no
-    # Redis was found (EVENTAPI_CACHE_URL unset).
-    app = FastAPI()
-
-    @app.get("/x")
-    async def x() -> dict[str, str]:
-        return {}
+    # EVENTAPI_CACHE_URL unset, and the cache opened is none: no Redis was found.
+    @asynccontextmanager
+    async def no_cache(settings: Settings, metrics: Metrics) -> AsyncIterator[None]:
+        yield None
 
     caplog.set_level("INFO", logger="eventapi")
-    install_limits(app, settings(rate_limit="1/hour"))
+    app = create_app(settings(rate_limit="1/hour"), cache=no_cache)
     async with serve(app) as http:
-        assert (await http.get("/x")).status_code == 200
-        assert (await http.get("/x")).status_code == 429
+        assert (await http.get("/metrics")).status_code == 200
+        assert (await http.get("/metrics")).status_code == 429
     assert "rate limits per client: default 1/hour" in caplog.text
     assert "no Redis, so each process limits on its own" in caplog.text

@@ -13,6 +13,7 @@ import pytest
 from eventapi.cache.base import CacheKey, CacheUnavailable, Lookup, LookupState
 from eventapi.cache.memory import MemoryCache
 from eventapi.cache.readthrough import Read, ReadThrough
+from tests.support.app import flights
 from tests.support.timing import settle
 
 KEY = CacheKey("item:x")
@@ -86,7 +87,7 @@ async def test_concurrent_reads_of_one_key_share_one_load() -> None:
     await turns()  # every reader has now had its chance to start a load of its own
 
     assert load.calls == 1
-    assert rt.flight_count() == 1
+    assert flights(rt) == 1
     assert not any(task.done() for task in tasks)
 
     assert load.gate is not None
@@ -96,7 +97,7 @@ async def test_concurrent_reads_of_one_key_share_one_load() -> None:
     assert load.calls == 1
     assert {r.value for r in results} == {b"value"}
     assert {r.outcome for r in results} == {"MISS"}
-    assert rt.flight_count() == 0
+    assert flights(rt) == 0
     assert await cached(cache, KEY) == b"value"
 
 
@@ -107,7 +108,7 @@ async def test_reads_of_different_keys_load_separately() -> None:
     tasks = [asyncio.create_task(rt.read(k, load)) for k in (KEY, CacheKey("item:y"), LIST)]
     await settle(lambda: load.calls == 3)
 
-    assert rt.flight_count() == 3
+    assert flights(rt) == 3
     assert load.gate is not None
     load.gate.set()
     await gather(tasks)
@@ -134,7 +135,7 @@ async def test_a_read_after_the_load_finished_starts_no_new_flight() -> None:
     await rt.read(KEY, load)
 
     assert load.calls == 1
-    assert rt.flight_count() == 0
+    assert flights(rt) == 0
 
 
 async def test_without_a_cache_every_read_bypasses_and_loads() -> None:
@@ -178,7 +179,7 @@ async def test_a_failing_load_reaches_every_reader_and_is_not_cached() -> None:
 
     assert calls == 1
     assert all(isinstance(r, LookupError) for r in results)
-    assert rt.flight_count() == 0
+    assert flights(rt) == 0
 
 
 # --- cancellation -------------------------------------------------------------------------
@@ -195,7 +196,7 @@ async def test_a_cancelled_reader_does_not_cancel_the_load_for_the_others() -> N
     leader.cancel()  # the reader whose call started the load goes away
     with pytest.raises(asyncio.CancelledError):
         await leader
-    assert rt.flight_count() == 1
+    assert flights(rt) == 1
     assert load.gate is not None
     load.gate.set()
 
@@ -216,7 +217,7 @@ async def test_a_load_survives_even_when_every_reader_is_cancelled() -> None:
         await only
     assert load.gate is not None
     load.gate.set()
-    await settle(lambda: rt.flight_count() == 0)
+    await settle(lambda: flights(rt) == 0)
 
     assert await cached(cache, KEY) == b"value"
 
@@ -242,7 +243,7 @@ async def test_a_read_after_the_flight_started_does_not_join_it_and_waits_for_it
     later = reads(rt, KEY, second, 2)  # still during the first flight
     await turns()
 
-    assert rt.flight_count() == 2  # one under way, one waiting (the four late reads)
+    assert flights(rt) == 2  # one under way, one waiting (the four late reads)
     assert second.calls == 0
     assert cache.leases == [LookupState.LEASED]  # the next flight has not looked yet
     assert not any(task.done() for task in [*late, *later])
@@ -255,7 +256,7 @@ async def test_a_read_after_the_flight_started_does_not_join_it_and_waits_for_it
     assert first.calls == 1
     assert second.calls == 0
     assert cache.leases == [LookupState.LEASED, LookupState.HIT]
-    assert rt.flight_count() == 0
+    assert flights(rt) == 0
 
 
 async def test_a_read_after_invalidate_neither_joins_nor_waits_for_the_old_flight() -> None:
@@ -273,10 +274,10 @@ async def test_a_read_after_invalidate_neither_joins_nor_waits_for_the_old_fligh
     behind = Loader(b"behind")
     waiting = reads(rt, KEY, behind, 2)  # the next flight, waiting for the old one
     await turns()
-    assert rt.flight_count() == 2
+    assert flights(rt) == 2
 
     await rt.invalidate(["item:x"], [1])
-    assert rt.flight_count() == 0
+    assert flights(rt) == 0
     new = Loader(b"new", gated=True)
     after = reads(rt, KEY, new, 2)
     await settle(lambda: new.calls == 1)  # did not wait for the old flight
@@ -293,7 +294,7 @@ async def test_a_read_after_invalidate_neither_joins_nor_waits_for_the_old_fligh
     assert behind.calls == 0
     assert new.calls == 1
     assert await cached(cache, KEY) == b"new"  # the old flight's fill was refused
-    assert rt.flight_count() == 0
+    assert flights(rt) == 0
 
 
 async def test_invalidate_forgets_every_list_flight_but_not_other_items() -> None:
@@ -309,7 +310,7 @@ async def test_invalidate_forgets_every_list_flight_but_not_other_items() -> Non
     await settle(lambda: list_load.calls == 1 and item_load.calls == 1)
 
     await rt.invalidate(["item:x"], [1])
-    assert rt.flight_count() == 1  # the item:y flight only
+    assert flights(rt) == 1  # the item:y flight only
     second_list = reads(rt, LIST, list_load, 1)
     second_item = reads(rt, other, item_load, 1)
     await settle(lambda: list_load.calls == 2)
@@ -362,12 +363,12 @@ async def test_without_a_cache_the_next_flight_does_not_wait() -> None:
     assert second.gate is not None
     first.gate.set()
     assert await gather(early) == [Read(b"first", "BYPASS")] * 2
-    assert rt.flight_count() == 1  # the second flight is still known
+    assert flights(rt) == 1  # the second flight is still known
     second.gate.set()
     assert await gather(late) == [Read(b"second", "BYPASS")]
     assert first.calls == 1
     assert second.calls == 1
-    assert rt.flight_count() == 0
+    assert flights(rt) == 0
 
 
 async def test_a_flight_waiting_behind_a_failed_one_raises_the_same_error() -> None:
@@ -382,12 +383,12 @@ async def test_a_flight_waiting_behind_a_failed_one_raises_the_same_error() -> N
         raise error
 
     ahead = asyncio.create_task(rt.read(KEY, failing))
-    await settle(lambda: rt.flight_count() == 1)
+    await settle(lambda: flights(rt) == 1)
     await turns()
     behind = Loader(b"never")
     waiting = reads(rt, KEY, behind, 2)
     await turns()
-    assert rt.flight_count() == 2
+    assert flights(rt) == 2
 
     gate.set()
     results = await asyncio.wait_for(
@@ -412,14 +413,14 @@ async def test_a_flight_that_failed_while_waiting_is_forgotten() -> None:
         raise LookupError("store down")
 
     ahead = asyncio.create_task(rt.read(KEY, failing))
-    await settle(lambda: rt.flight_count() == 1)
+    await settle(lambda: flights(rt) == 1)
     await turns()
     waiting = reads(rt, KEY, Loader(b"never"), 1)
     await turns()
     gate.set()
     await asyncio.wait_for(asyncio.gather(ahead, *waiting, return_exceptions=True), BOUND)
 
-    assert rt.flight_count() == 0
+    assert flights(rt) == 0
     # Drop the lease the failed load left behind (directly: rt.invalidate would also
     # forget the flights), so the read below need not wait it out.
     await cache.invalidate(["item:x"])

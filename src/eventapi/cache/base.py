@@ -1,4 +1,7 @@
-"""The Cache port: bytes in, bytes out, with leases so a stale value can never be filled.
+"""The Cache port: values in, values out, with leases so a stale value can never be filled.
+A cache is generic in its values (``Cache[V]``): the app's caches hold cache/entry.py's
+Entry (the in-process cache the objects themselves, Redis their bytes); a cache built
+without saying holds bytes.
 
 Keys are resolved by the backend as ``{prefix}:{epoch}:{name}`` (items) or
 ``{prefix}:{epoch}:{name}:g{generation}`` (list pages); Redis's prefix is the namespace as a
@@ -40,9 +43,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Literal, Protocol, runtime_checkable
+from typing import Generic, Literal, Protocol, runtime_checkable
+
+from typing_extensions import TypeVar
 
 from eventapi.changes import Change
+
+V = TypeVar("V", default=bytes)
+V_co = TypeVar("V_co", covariant=True, default=bytes)
 
 CacheBackend = Literal["redis", "memory"]
 
@@ -86,24 +94,24 @@ class WriteLease:
 
 
 @dataclass(frozen=True, slots=True)
-class Fill:
+class Fill(Generic[V]):
     """A written item's new value, stored by ``invalidate`` if ``lease`` is still current."""
 
     name: str  # the item's name, as in ``invalidate``'s item_names
     lease: WriteLease
-    value: bytes
+    value: V
     ttl_ms: int
 
 
 @dataclass(frozen=True, slots=True)
-class Lookup:
+class Lookup(Generic[V]):
     state: LookupState
     resolved: str  # the concrete key, to pass back to fill()
-    value: bytes | None = None
+    value: V | None = None
     token: str | None = None
 
 
-class Cache(Protocol):
+class Cache(Protocol[V]):
     backend: CacheBackend
     # What this cache raises when it (or its server) fails, as opposed to a bug: the guard
     # turns these, and time-outs, into CacheUnavailable, and lets anything else through.
@@ -112,16 +120,16 @@ class Cache(Protocol):
     # the guard opens the breaker at once for them.
     refusals: tuple[type[Exception], ...]
 
-    async def lease(self, key: CacheKey, lease_ms: int) -> Lookup: ...
+    async def lease(self, key: CacheKey, lease_ms: int) -> Lookup[V]: ...
 
-    async def fill(self, resolved: str, token: str, value: bytes, ttl_ms: int) -> bool: ...
+    async def fill(self, resolved: str, token: str, value: V, ttl_ms: int) -> bool: ...
 
     async def lease_for_write(self, key: CacheKey, lease_ms: int) -> WriteLease:
         """Take the item's lease whoever holds it (see Warm writes above)."""
         ...
 
     async def invalidate(
-        self, item_names: Sequence[str], seqs: Sequence[int] = (), fills: Sequence[Fill] = ()
+        self, item_names: Sequence[str], seqs: Sequence[int] = (), fills: Sequence[Fill[V]] = ()
     ) -> None:
         """Delete these items (and their leases) and retire every list page; ``seqs`` are
         the change-log records this delivers. Each of ``fills`` gets its value if its write
@@ -153,10 +161,10 @@ class Cache(Protocol):
 
 
 @runtime_checkable
-class Peekable(Protocol):
+class Peekable(Protocol[V_co]):
     """A cache that can answer a hit synchronously (in-process): no task, no await."""
 
-    def peek(self, key: CacheKey) -> bytes | None: ...
+    def peek(self, key: CacheKey) -> V_co | None: ...
 
 
 ITEM_PREFIX = "item:"

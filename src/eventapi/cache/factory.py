@@ -1,4 +1,5 @@
-"""Opens the cache named by the settings. Only the composition root calls this."""
+"""Opens the cache named by the settings, and the rate limits' client of the same Redis. Only
+the composition root (app.py) calls this."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from eventapi.cache.base import Cache
 from eventapi.cache.breaker import CircuitBreaker
+from eventapi.cache.entry import ENTRY_CODEC, Entry
 from eventapi.cache.guard import INVALIDATION_BUDGET, GuardedCache, fence_for
 from eventapi.metrics import Metrics
 from eventapi.settings import Settings, sqlite_path, without_password
@@ -80,18 +82,23 @@ async def resolve_cache_url(settings: Settings) -> str:
 
 
 @asynccontextmanager
-async def open_cache(settings: Settings, metrics: Metrics) -> AsyncIterator[GuardedCache | None]:
+async def open_cache(
+    settings: Settings, metrics: Metrics
+) -> AsyncIterator[GuardedCache[Entry] | None]:
+    """The cache of Entry values the settings name (None: EVENTAPI_CACHE_URL=none)."""
     url = await resolve_cache_url(settings)
     if url == "none":
         log.info("cache: off")
         yield None
         return
-    inner: Cache
+    inner: Cache[Entry]
     fence = 0.0  # the in-process cache: no other process reads it
     if url.startswith("memory:"):
         from eventapi.cache.memory import MemoryCache
 
-        inner = MemoryCache(settings.cache_max_entries, max_bytes=settings.cache_max_bytes)
+        inner = MemoryCache(
+            settings.cache_max_entries, max_bytes=settings.cache_max_bytes, sizeof=Entry.cost
+        )
     else:
         from eventapi.cache.redis import RedisCache, RedisLink
 
@@ -100,7 +107,7 @@ async def open_cache(settings: Settings, metrics: Metrics) -> AsyncIterator[Guar
         longest = max(settings.cache_timeout, INVALIDATION_BUDGET)
         link = RedisLink(url, settings.cache_timeout, socket_timeout=longest)
         await detect_cluster(link)
-        inner = RedisCache(link, namespace(settings))
+        inner = RedisCache(link, namespace(settings), ENTRY_CODEC)
         fence = fence_for(settings.cache_relay_interval)
     breaker = CircuitBreaker(reset_timeout=settings.cache_breaker_reset)
     cache = GuardedCache(
@@ -114,3 +121,25 @@ async def open_cache(settings: Settings, metrics: Metrics) -> AsyncIterator[Guar
         yield cache
     finally:
         await cache.close()
+
+
+# The rate limits' connections to Redis, beside the cache's own (ratelimit/shared.py).
+LIMITS_MAX_CONNECTIONS = 64
+
+
+def limits_link(settings: Settings, cache: GuardedCache[Entry] | None) -> RedisLink | None:
+    """A client of the Redis the cache uses (named, or auto-detected), for the rate limits;
+    None when the cache is not Redis, so each process limits on its own. Connections are
+    made, and whether it is a cluster found out, on first use. A restarted Redis is no
+    danger to rate limits (a bucket lost or restored is just a bucket): its connections
+    need not watch for one."""
+    url = settings.cache_url
+    if url is None and cache is not None and cache.backend == "redis":
+        url = DEFAULT_REDIS_URL
+    if url is None or not url.startswith(("redis:", "rediss:")):
+        return None
+    from eventapi.cache.redis import RedisLink
+
+    return RedisLink(
+        url, settings.cache_timeout, max_connections=LIMITS_MAX_CONNECTIONS, watch_restarts=False
+    )

@@ -51,7 +51,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextvars import ContextVar
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from eventapi.cache.base import (
     Cache,
@@ -62,6 +62,7 @@ from eventapi.cache.base import (
     Fill,
     Lookup,
     Peekable,
+    V,
     WriteLease,
 )
 from eventapi.cache.breaker import BreakerState, CircuitBreaker
@@ -107,10 +108,10 @@ CALL_DEADLINE: ContextVar[float | None] = ContextVar("cache_call_deadline", defa
 CONNECTED, DISCONNECTED, REFUSING = "connected", "disconnected", "refusing writes"
 
 
-class GuardedCache:
+class GuardedCache(Generic[V]):
     def __init__(
         self,
-        inner: Cache,
+        inner: Cache[V],
         budget: float,
         breaker: CircuitBreaker,
         on_error: Callable[[str], None] = lambda op: None,
@@ -126,7 +127,9 @@ class GuardedCache:
         self.budget = budget
         self.breaker = breaker
         self._on_error = on_error
-        self._inner_peek = inner.peek if isinstance(inner, Peekable) else None
+        self._inner_peek: Callable[[CacheKey], V | None] | None = (
+            inner.peek if isinstance(inner, Peekable) else None
+        )
         self._feed: ChangeFeed | None = None
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -193,13 +196,13 @@ class GuardedCache:
         self.breaker.record_success()
         return result
 
-    def peek(self, key: CacheKey) -> bytes | None:
+    def peek(self, key: CacheKey) -> V | None:
         """Synchronous hit from an in-process cache; None (ask lease()) for any other."""
         if self._inner_peek is None or not self.breaker.allows_calls() or not self.current():
             return None
         return self._inner_peek(key)
 
-    async def lease(self, key: CacheKey, lease_ms: int) -> Lookup:
+    async def lease(self, key: CacheKey, lease_ms: int) -> Lookup[V]:
         # The gate is checked before the lookup is sent: the pass it trusts has completed,
         # so its catch-up ran in the cache before this lookup can.
         if not self.current():
@@ -224,7 +227,7 @@ class GuardedCache:
                 )
         return current
 
-    async def fill(self, resolved: str, token: str, value: bytes, ttl_ms: int) -> bool:
+    async def fill(self, resolved: str, token: str, value: V, ttl_ms: int) -> bool:
         return await self._call("fill", lambda: self.inner.fill(resolved, token, value, ttl_ms))
 
     async def lease_for_write(self, key: CacheKey, lease_ms: int) -> WriteLease:
@@ -236,7 +239,7 @@ class GuardedCache:
         )
 
     async def invalidate(
-        self, item_names: Sequence[str], seqs: Sequence[int] = (), fills: Sequence[Fill] = ()
+        self, item_names: Sequence[str], seqs: Sequence[int] = (), fills: Sequence[Fill[V]] = ()
     ) -> None:
         """After a write has committed; returns when it may be acknowledged (the fence)."""
         committed = self._clock()

@@ -1,6 +1,8 @@
-"""In-process cache: bounded LRU with per-entry TTL and the same lease semantics as Redis.
+"""In-process cache: bounded LRU with per-entry TTL and the same lease semantics as Redis. It
+keeps the values themselves (the app's: Entry objects, so a hit decodes nothing).
 
-Bounded twice: in entries and in bytes (the values' sizes plus a fixed cost per entry), so
+Bounded twice: in entries and in bytes (the values' sizes, ``sizeof``, plus a fixed cost
+per entry), so
 that many large list pages cannot grow the process without limit; the least recently used
 entries go first, and a value larger than the whole budget is not kept at all.
 Every method runs without awaiting, so each one is atomic on the event loop.
@@ -12,6 +14,7 @@ import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from typing import Any, Generic
 
 from eventapi.cache.base import (
     CacheBackend,
@@ -19,6 +22,7 @@ from eventapi.cache.base import (
     Fill,
     Lookup,
     LookupState,
+    V,
     WriteLease,
     item_key,
 )
@@ -32,7 +36,7 @@ MAX_DELIVERED = 10_000
 ENTRY_OVERHEAD = 256
 
 
-class MemoryCache:
+class MemoryCache(Generic[V]):
     backend: CacheBackend = "memory"
     failures: tuple[type[Exception], ...] = ()  # it does no I/O
     refusals: tuple[type[Exception], ...] = ()
@@ -42,12 +46,14 @@ class MemoryCache:
         max_entries: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
         max_bytes: int = 64 * 1024 * 1024,
+        sizeof: Callable[[Any], int] = len,  # a value's bytes (Entry.cost for an Entry)
     ) -> None:
+        self._sizeof: Callable[[V], int] = sizeof
         self._max = max_entries
         self._max_bytes = max_bytes
         self._bytes = 0  # the values' sizes plus ENTRY_OVERHEAD each
         self._clock = clock
-        self._values: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._values: OrderedDict[str, tuple[float, V]] = OrderedDict()
         self._leases: dict[str, tuple[float, str]] = {}
         self._epoch = 0
         self._generation = 0
@@ -58,7 +64,7 @@ class MemoryCache:
         resolved = f"{self._epoch}:{key.name}"
         return f"{resolved}:g{self._generation}" if key.is_list else resolved
 
-    def peek(self, key: CacheKey) -> bytes | None:
+    def peek(self, key: CacheKey) -> V | None:
         """The value if present and fresh, synchronously (no lease is taken on a miss)."""
         resolved = self._resolve(key)
         entry = self._values.get(resolved)
@@ -67,7 +73,7 @@ class MemoryCache:
         self._values.move_to_end(resolved)
         return entry[1]
 
-    async def lease(self, key: CacheKey, lease_ms: int) -> Lookup:
+    async def lease(self, key: CacheKey, lease_ms: int) -> Lookup[V]:
         now = self._clock()
         resolved = self._resolve(key)
         entry = self._values.get(resolved)
@@ -83,7 +89,7 @@ class MemoryCache:
         self._leases[resolved] = (now + lease_ms / 1000, token)
         return Lookup(LookupState.LEASED, resolved, token=token)
 
-    async def fill(self, resolved: str, token: str, value: bytes, ttl_ms: int) -> bool:
+    async def fill(self, resolved: str, token: str, value: V, ttl_ms: int) -> bool:
         if not self._holds(resolved, token):
             return False
         del self._leases[resolved]
@@ -94,21 +100,21 @@ class MemoryCache:
         held = self._leases.get(resolved)
         return held is not None and held[1] == token and held[0] > self._clock()
 
-    def _store(self, resolved: str, value: bytes, ttl_ms: int) -> None:
+    def _store(self, resolved: str, value: V, ttl_ms: int) -> None:
         self._remove(resolved)
-        size = len(value) + ENTRY_OVERHEAD
+        size = self._sizeof(value) + ENTRY_OVERHEAD
         if size > self._max_bytes:
             return  # larger than the whole budget: a miss each time, never an eviction storm
         self._values[resolved] = (self._clock() + ttl_ms / 1000, value)
         self._bytes += size
         while len(self._values) > self._max or self._bytes > self._max_bytes:
             _, (_, evicted) = self._values.popitem(last=False)
-            self._bytes -= len(evicted) + ENTRY_OVERHEAD
+            self._bytes -= self._sizeof(evicted) + ENTRY_OVERHEAD
 
     def _remove(self, resolved: str) -> None:
         entry = self._values.pop(resolved, None)
         if entry is not None:
-            self._bytes -= len(entry[1]) + ENTRY_OVERHEAD
+            self._bytes -= self._sizeof(entry[1]) + ENTRY_OVERHEAD
 
     @property
     def size_bytes(self) -> int:
@@ -122,7 +128,7 @@ class MemoryCache:
         return WriteLease(resolved, token)
 
     async def invalidate(
-        self, item_names: Sequence[str], seqs: Sequence[int] = (), fills: Sequence[Fill] = ()
+        self, item_names: Sequence[str], seqs: Sequence[int] = (), fills: Sequence[Fill[V]] = ()
     ) -> None:
         for name in item_names:
             self._drop(name)

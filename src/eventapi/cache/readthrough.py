@@ -21,7 +21,7 @@ import contextlib
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Generic, Literal
 
 from eventapi.cache.base import (
     LIST_PREFIX,
@@ -32,18 +32,13 @@ from eventapi.cache.base import (
     Lookup,
     LookupState,
     Peekable,
+    V,
     WriteLease,
 )
 
 Outcome = Literal["HIT", "MISS", "BYPASS"]
-# A load returns the bytes to cache and how long to keep them (seconds).
-Loader = Callable[[], Awaitable[tuple[bytes, float]]]
-
-
-@dataclass(frozen=True, slots=True)
-class Read:
-    value: bytes
-    outcome: Outcome
+# A load returns the value to cache and how long to keep it (seconds).
+Loader = Callable[[], Awaitable[tuple[V, float]]]
 
 
 def jittered_ms(ttl: float) -> int:
@@ -51,20 +46,28 @@ def jittered_ms(ttl: float) -> int:
     return max(1, int(ttl * 1000 * random.uniform(0.9, 1.1)))
 
 
-class ReadThrough:
+@dataclass(frozen=True, slots=True)
+class Read(Generic[V]):
+    value: V
+    outcome: Outcome
+
+
+class ReadThrough(Generic[V]):
     def __init__(
         self,
-        cache: Cache | None,
+        cache: Cache[V] | None,
         lease_seconds: float,
         wait_seconds: float,
     ) -> None:
         self.cache = cache
         # A synchronous lookup (the in-process cache) answers a hit without a task.
-        self._peek = cache.peek if isinstance(cache, Peekable) else None
+        self._peek: Callable[[CacheKey], V | None] | None = (
+            cache.peek if isinstance(cache, Peekable) else None
+        )
         self._lease_ms = int(lease_seconds * 1000)
         self._wait = wait_seconds
-        self._joinable: dict[str, asyncio.Task[Read]] = {}  # flights not started yet
-        self._started: dict[str, asyncio.Task[Read]] = {}  # flights under way
+        self._joinable: dict[str, asyncio.Task[Read[V]]] = {}  # flights not started yet
+        self._started: dict[str, asyncio.Task[Read[V]]] = {}  # flights under way
 
     async def lease_for_write(self, key: CacheKey) -> WriteLease | None:
         """Before a write to the store: the item's lease, for its Fill (base.py, Warm
@@ -78,7 +81,7 @@ class ReadThrough:
             return None
 
     async def invalidate(
-        self, item_names: Sequence[str], seqs: Sequence[int] = (), fills: Sequence[Fill] = ()
+        self, item_names: Sequence[str], seqs: Sequence[int] = (), fills: Sequence[Fill[V]] = ()
     ) -> None:
         """After a write, before it is acknowledged: drop the items (and every list page)
         from the cache, or put the written values of ``fills`` in their place, and let no
@@ -91,10 +94,7 @@ class ReadThrough:
             for name in [n for n in flights if n in names or n.startswith(LIST_PREFIX)]:
                 del flights[name]
 
-    def flight_count(self) -> int:
-        return len(self._joinable) + len(self._started)
-
-    async def read(self, key: CacheKey, load: Loader) -> Read:
+    async def read(self, key: CacheKey, load: Loader[V]) -> Read[V]:
         if self._peek is not None:
             value = self._peek(key)
             if value is not None:
@@ -105,7 +105,9 @@ class ReadThrough:
             self._joinable[key.name] = flight
         return await asyncio.shield(flight)
 
-    async def _fly(self, key: CacheKey, load: Loader, ahead: asyncio.Task[Read] | None) -> Read:
+    async def _fly(
+        self, key: CacheKey, load: Loader[V], ahead: asyncio.Task[Read[V]] | None
+    ) -> Read[V]:
         me = asyncio.current_task()
         assert me is not None
         failed: BaseException | None = None
@@ -132,7 +134,7 @@ class ReadThrough:
             if self._started.get(key.name) is me:
                 del self._started[key.name]
 
-    async def _attempt(self, key: CacheKey, load: Loader, deadline: float) -> Read:
+    async def _attempt(self, key: CacheKey, load: Loader[V], deadline: float) -> Read[V]:
         """Lookup, load on a miss, fill if we hold the lease."""
         if self.cache is None:
             return Read((await load())[0], "BYPASS")
@@ -151,7 +153,7 @@ class ReadThrough:
                 await self.cache.fill(lookup.resolved, lookup.token, value, jittered_ms(ttl))
         return Read(value, "MISS")
 
-    async def _lookup(self, key: CacheKey, deadline: float) -> Lookup:
+    async def _lookup(self, key: CacheKey, deadline: float) -> Lookup[V]:
         """Lease, or while another process holds the lease, wait briefly for its fill."""
         assert self.cache is not None
         loop = asyncio.get_running_loop()

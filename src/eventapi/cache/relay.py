@@ -9,6 +9,8 @@ processes relaying at once need no coordination.
 
 from __future__ import annotations
 
+from typing import Any
+
 from eventapi.cache.base import Cache
 from eventapi.changes import ChangeFeed
 
@@ -16,7 +18,7 @@ from eventapi.changes import ChangeFeed
 BATCH = 500
 
 
-async def catch_up(cache: Cache, feed: ChangeFeed) -> None:
+async def catch_up(cache: Cache[Any], feed: ChangeFeed) -> None:
     """Bring ``cache`` up to date with ``feed``: apply, or reset when the log cannot say."""
     mark = await cache.watermark()
     batch = await feed.changes_since(mark or 0, BATCH)

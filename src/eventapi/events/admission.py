@@ -5,7 +5,8 @@ A list page the cache cannot answer costs a store query whose price grows with t
 Without a bound, a few clients sending unique (so uncached) list queries as fast as they
 can keep every reader connection and the CPU busy, and everybody's requests queue behind
 them. So a process runs at most ``per_process`` such queries at once and a client (its
-address, after trusted proxies) at most ``per_client``; one more is refused at once, not
+configured API key, else its address after trusted proxies: http/caller.py) at most
+``per_client``; one more is refused at once, not
 queued: ``TooManyListQueries`` (429) for the client over its share, ``ListQueriesBusy``
 (503) when the process is full. Both carry ``Retry-After``. Cache hits never pass here,
 nor do item reads and writes.
@@ -33,7 +34,7 @@ class ListAdmission:
 
     def refusal(self, client: str) -> TooManyListQueries | ListQueriesBusy | None:
         """What ``admit(client)`` would raise now (None: it would admit), without taking a
-        place: the edge asks before it parses a query (http/shedding.py)."""
+        place: the edge asks before it parses a query (http/fastpath.py)."""
         if self._by_client[client] >= self.per_client:
             return TooManyListQueries(self.per_client)
         if self.running >= self.per_process:

@@ -6,10 +6,13 @@ from __future__ import annotations
 from starlette.responses import Response
 from starlette.types import Scope, Send
 
+from eventapi.cache.events import Served
 from eventapi.errors import EventNotFound
 from eventapi.events.schemas import EventQuery
-from eventapi.events.service import EventService, Served, Written
+from eventapi.events.service import EventService, Written
+from eventapi.http.caller import caller_of
 from eventapi.http.problems import problem_parts
+from eventapi.runtime import Runtime
 
 JSON = "application/json"
 # An event id as a client may send it: 24 hex digits, either case (stored lower-case).
@@ -50,18 +53,17 @@ async def item_parts(
 
 
 async def list_parts(
-    service: EventService, query: EventQuery, if_none_match: str | None, scope: Scope
+    runtime: Runtime, query: EventQuery, if_none_match: str | None, scope: Scope
 ) -> Parts:
     """GET /api/events, for a validated query: called by the route and by the fast path
     (for a query string the route has validated)."""
-    return served_parts(await service.list(query, client_of(scope)), if_none_match)
+    served = await runtime.service.list(query, lambda: client_of(scope, runtime))
+    return served_parts(served, if_none_match)
 
 
-def client_of(scope: Scope) -> str:
-    """Who sent the request, for per-client bounds: its address (the proxy's client, once
-    uvicorn has applied trusted X-Forwarded-For)."""
-    peer = scope.get("client")
-    return str(peer[0]) if peer else ""
+def client_of(scope: Scope, runtime: Runtime) -> str:
+    """Whose share of the list admission an uncached query takes (http/caller.py)."""
+    return caller_of(scope, runtime.settings.api_keys.digests).client
 
 
 def served_parts(served: Served, if_none_match: str | None) -> Parts:

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
-from eventapi.deps import ServiceDep
+from eventapi.deps import RuntimeDep, ServiceDep
 from eventapi.errors import (
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
     PreconditionRequired,
 )
-from eventapi.events.entry import IfMatch
 from eventapi.events.links import EVENTS_PATH
+from eventapi.events.preconditions import IfMatch
 from eventapi.events.responses import (
     EVENT_ID,
     JSON,
@@ -28,9 +26,10 @@ from eventapi.events.responses import (
 )
 from eventapi.events.schemas import DeleteResult, EventCreate, EventQuery, EventRead, EventUpdate
 from eventapi.events.service import IdempotencyKey
+from eventapi.http.caller import caller_of
 from eventapi.http.json_body import JsonBodyRoute
 from eventapi.http.problems import Problem, problem_response
-from eventapi.settings import Settings
+from eventapi.runtime import runtime_of
 
 EventId = Annotated[
     str,
@@ -43,7 +42,7 @@ EventId = Annotated[
 
 
 def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
-    # Filed under application/problem+json by errors.document_problem_responses.
+    # Filed under application/problem+json by http/openapi.py.
     return {code: {"model": Problem} for code in codes}
 
 
@@ -136,8 +135,7 @@ async def if_match_header(
     del if_match  # documented above; read below with every line of it
     lines = request.headers.getlist("if-match")
     if not lines:
-        settings: Settings = request.app.state.settings
-        if settings.require_if_match:
+        if runtime_of(request.scope).settings.require_if_match:
             raise PreconditionRequired()
         return None
     return IfMatch.parse(", ".join(lines))
@@ -148,29 +146,6 @@ IfMatchDep = Annotated[IfMatch | None, Depends(if_match_header)]
 # 1 to 255 printable ASCII characters; spaces only inside (HTTP drops them at either end).
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$"
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY)
-# The scope of the keys sent when the API has no API keys: one for everybody.
-OPEN_SCOPE = "open"
-
-
-def key_scope(request: Request) -> str:
-    """Whose Idempotency-Key it is: the hex SHA-256 of the API key the request presented
-    that is one of the configured keys (ApiKeyMiddleware has already checked that one is),
-    or OPEN_SCOPE when no keys are configured."""
-    settings: Settings = request.app.state.settings
-    digests = settings.api_keys.digests
-    if not digests:
-        return OPEN_SCOPE
-    for name, value in request.scope["headers"]:
-        if name == b"authorization" and value[:7].lower() == b"bearer ":
-            presented = value[7:].strip()
-        elif name == b"x-api-key":
-            presented = value.strip()
-        else:
-            continue
-        digest = hashlib.sha256(presented).digest()
-        if any(hmac.compare_digest(digest, known) for known in digests):
-            return digest.hex()
-    return OPEN_SCOPE  # not reached behind ApiKeyMiddleware: POST needs a valid key
 
 
 async def idempotency_key_header(
@@ -195,7 +170,9 @@ async def idempotency_key_header(
         return None
     if _IDEMPOTENCY_KEY.fullmatch(idempotency_key) is None:
         raise InvalidIdempotencyKey()
-    return IdempotencyKey(key_scope(request), idempotency_key)
+    # Behind the gate a create carries a configured key whenever keys are configured.
+    caller = caller_of(request.scope, runtime_of(request.scope).settings.api_keys.digests)
+    return IdempotencyKey(caller.idempotency_scope, idempotency_key)
 
 
 IdempotencyKeyDep = Annotated[IdempotencyKey | None, Depends(idempotency_key_header)]
@@ -248,17 +225,17 @@ router = APIRouter(
     ),
 )
 async def list_events(
-    service: ServiceDep,
+    runtime: RuntimeDep,
     query: Annotated[EventQuery, Query()],
     request: Request,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     del if_none_match  # documented above; read with every line of it (if_none_match_of)
+    scope = request.scope
     # What this query string validated to: the fast path (http/fastpath.py) answers the
     # same string from now on without validating it again. Both run list_parts.
-    request.app.state.known_queries.learn(request.scope["query_string"], query)
-    scope = request.scope
-    return _response(await list_parts(service, query, if_none_match_of(scope), scope))
+    runtime.known_queries.learn(scope["query_string"], query)
+    return _response(await list_parts(runtime, query, if_none_match_of(scope), scope))
 
 
 @router.get(

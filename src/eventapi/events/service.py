@@ -1,9 +1,9 @@
 """EventService: every read and write of events goes through here.
 
-Reads are cache-aside through ReadThrough (single-flight + leases) and return a cache
-Entry: the exact response bytes with their ETag, identical on HIT and MISS. Writes commit
-to the store first, then invalidate; an update leaves its new value in the cache when no
-other write overtook it (cache/base.py, Warm writes).
+Reads and writes go through the event cache (cache/events.py), which keeps the cache
+never stale: a read returns an Entry, the exact response bytes with their ETag, identical
+on HIT and MISS; a write commits to the store first, then is forgotten by the cache (an
+update leaves its new value there when no other write overtook it).
 
 Conditional writes (If-Match, against lost updates): the ETag of an event is the strong tag
 of its rendered body, so the store cannot compare it; it compares versions instead. A write
@@ -23,15 +23,15 @@ process gets IdempotencyKeyInFlight at once, on every backend, without asking th
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import TypeAdapter
 
-from eventapi.cache.base import Fill, item_key, list_key
-from eventapi.cache.readthrough import Outcome, ReadThrough, jittered_ms
+from eventapi.cache.entry import strong_etag
+from eventapi.cache.events import Committed, EventCache, Page, Served
 from eventapi.errors import (
     EventApiError,
     EventNotFound,
@@ -39,26 +39,13 @@ from eventapi.errors import (
     PreconditionFailed,
 )
 from eventapi.events.admission import ListAdmission
-from eventapi.events.entry import Entry, IfMatch, strong_etag
 from eventapi.events.links import page_links
+from eventapi.events.preconditions import IfMatch
 from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead, EventUpdate
 from eventapi.events.store import Claim, EventStore, VersionConflict
 from eventapi.metrics import Metrics
 
 _EVENT_LIST = TypeAdapter(list[EventRead])
-
-
-@dataclass(frozen=True, slots=True)
-class Ttls:
-    item: float = 3600.0
-    missing: float = 30.0
-    page: float = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class Served:
-    entry: Entry
-    outcome: Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,59 +79,47 @@ def written(event: EventRead) -> Written:
     return Written(event.id, body, strong_etag(body))
 
 
-@functools.lru_cache(maxsize=1024)  # a frozen model: hashable; the hot pages repeat
-def query_digest(query: EventQuery) -> str:
-    # The validated model has every default filled and a fixed field order, so equivalent
-    # query strings (any parameter order, explicit defaults) share one key.
-    return hashlib.sha256(query.model_dump_json().encode()).hexdigest()
-
-
 class EventService:
     def __init__(
         self,
         store: EventStore,
-        reads: ReadThrough,
+        cache: EventCache,
         metrics: Metrics,
-        ttls: Ttls = Ttls(),
         admission: ListAdmission | None = None,
     ) -> None:
         self._store = store
-        self._reads = reads
+        self.cache = cache
         self._metrics = metrics
-        self._ttls = ttls
         self._admission = admission  # None: no bound on uncached list queries
         self._in_flight: set[tuple[str, str]] = set()
 
     async def get(self, event_id: str) -> Served:
         """The event's entry; a 404 entry (cached "not found" too) when there is none."""
 
-        async def load() -> tuple[bytes, float]:
+        async def load() -> bytes | None:
             self._metrics.store_operation("get")
             event = await self._store.get(event_id)
-            if event is None:
-                return Entry.build(404, b"").encode(), self._ttls.missing
-            return Entry.build(200, render(event)).encode(), self._ttls.item
+            return None if event is None else render(event)
 
-        read = await self._reads.read(item_key(event_id), load)
-        self._metrics.cache_request("item", read.outcome)
-        return Served(Entry.decode(read.value), read.outcome)
+        served = await self.cache.event(event_id, load)
+        self._metrics.cache_request("item", served.outcome)
+        return served
 
-    async def list(self, query: EventQuery, client: str = "") -> Served:
-        """``client``: who asks (its address), for the admission of an uncached query."""
+    async def list(self, query: EventQuery, client: Callable[[], str] = str) -> Served:
+        """``client``: who asks, for the admission of an uncached query (asked only then)."""
 
-        async def load() -> tuple[bytes, float]:
+        async def load() -> Page:
             if self._admission is None:
                 page = await self._listed(query)
             else:
-                with self._admission.admit(client):
+                with self._admission.admit(client()):
                     page = await self._listed(query)
             body = _EVENT_LIST.dump_json(page.items)
-            link = page_links(query, page.total)
-            return Entry.build(200, body, str(page.total), link).encode(), self._ttls.page
+            return Page(body, page.total, page_links(query, page.total))
 
-        read = await self._reads.read(list_key(query_digest(query)), load)
-        self._metrics.cache_request("list", read.outcome)
-        return Served(Entry.decode(read.value), read.outcome)
+        served = await self.cache.page(query, load)
+        self._metrics.cache_request("list", served.outcome)
+        return served
 
     def list_refusal(self, client: str) -> EventApiError | None:
         """The refusal an uncached list query from ``client`` would meet now, if any."""
@@ -158,7 +133,7 @@ class EventService:
         if key is None:
             self._metrics.store_operation("create")
             saved = await self._store.create(data)
-            await self._invalidate(saved.event.id, saved.seq)
+            await self.cache.forget(saved.event.id, saved.seq)
             return written(saved.event)
         held = (key.scope, key.key)
         if held in self._in_flight:
@@ -173,7 +148,7 @@ class EventService:
         if saved.replayed:
             body = render(saved.event)
             return Written(saved.event.id, body, strong_etag(body), replayed=True)
-        await self._invalidate(saved.event.id, saved.seq)
+        await self.cache.forget(saved.event.id, saved.seq)
         return written(saved.event)
 
     async def replace(
@@ -190,35 +165,19 @@ class EventService:
         self, event_id: str, changes: dict[str, object], if_match: IfMatch | None
     ) -> Written:
         expected = await self._expected_version(event_id, if_match)
-        key = item_key(event_id)
-        # The write's lease, so the cache can take the written value after it (cache/
-        # base.py, Warm writes): the next reads hit instead of reading the store. Its reply
-        # is awaited BEFORE the store write: a lease that reached the cache after the
-        # commit could outlive a later writer's and let this older value be filled over
-        # its newer one (tests/model: the race of lease_before_commit=False).
-        lease = await self._reads.lease_for_write(key)
-        self._metrics.store_operation("update")
-        try:
+
+        async def commit() -> Committed | None:
+            self._metrics.store_operation("update")
             saved = await self._store.update(event_id, changes, expected_version=expected)
+            return None if saved is None else Committed(saved.seq, render(saved.event))
+
+        try:
+            entry = await self.cache.write(event_id, commit)
         except VersionConflict as conflict:
-            await self._invalidate(event_id, 0)  # nothing was written: frees the lease
             raise _changed(conflict) from None
-        except BaseException:
-            # A write that failed (timed out) may still have committed; if it did, the
-            # relay delivers its change-log record too.
-            await self._invalidate(event_id, 0)
-            raise
-        if saved is None:
-            await self._invalidate(event_id, 0)
+        if entry is None:
             raise _absent(event_id, if_match)
-        done = written(saved.event)
-        if lease is None:
-            await self._invalidate(event_id, saved.seq)
-        else:
-            value = Entry(200, done.etag, done.body).encode()
-            fill = Fill(key.name, lease, value, jittered_ms(self._ttls.item))
-            await self._reads.invalidate([], [saved.seq], [fill])
-        return done
+        return Written(event_id, entry.body, entry.etag)
 
     async def delete(self, event_id: str, if_match: IfMatch | None = None) -> None:
         expected = await self._expected_version(event_id, if_match)
@@ -228,9 +187,9 @@ class EventService:
         except VersionConflict as conflict:
             raise _changed(conflict) from None
         except BaseException:
-            await self._invalidate(event_id, 0)
+            await self.cache.forget(event_id)
             raise
-        await self._invalidate(event_id, seq or 0)
+        await self.cache.forget(event_id, seq or 0)
         if seq is None:
             raise _absent(event_id, if_match)
 
@@ -248,10 +207,6 @@ class EventService:
         if not if_match.matches(etag):
             raise PreconditionFailed(event_id, etag)
         return current.version
-
-    async def _invalidate(self, event_id: str, seq: int) -> None:
-        """Before the write is acknowledged; ``seq`` (0: none) tells the relay it is done."""
-        await self._reads.invalidate([item_key(event_id).name], [seq] if seq else [])
 
 
 def _changed(conflict: VersionConflict) -> PreconditionFailed:

@@ -2,42 +2,16 @@
 
 A declared Content-Length over the limit is refused without reading a byte. A body without
 one (chunked) is read only up to the limit; one byte more and the request is refused. The
-body that passes is at most ``limit`` bytes and is replayed to the app unchanged.
+body that passes is at most ``limit`` bytes and is replayed to the app unchanged. Every
+request with a body passes here, a GET's included (http/openapi.py documents the 413).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from eventapi.errors import PayloadTooLarge
-from eventapi.http.problems import PROBLEM_JSON, problem_for
-
-
-def install_body_limit(app: FastAPI, limit: int) -> None:
-    app.add_middleware(BodyLimitMiddleware, limit=limit)
-    _document(app, limit)
-
-
-def _document(app: FastAPI, limit: int) -> None:
-    """In the OpenAPI document: the 413 of every operation. The limit applies to any request
-    with a body, a GET's included, before routing."""
-    build = app.openapi
-    too_large = {
-        "description": f"Request body larger than {limit} bytes (EVENTAPI_MAX_BODY_BYTES)",
-        "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }
-
-    def openapi() -> dict[str, Any]:
-        schema = build()
-        for operations in schema.get("paths", {}).values():
-            for operation in operations.values():
-                operation.setdefault("responses", {}).setdefault("413", too_large)
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+from eventapi.http.problems import problem_for
 
 
 class BodyLimitMiddleware:

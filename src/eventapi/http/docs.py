@@ -5,7 +5,7 @@ FastAPI's own pages load all of that from public CDNs (and ReDoc's fonts from Go
 on a machine without internet they are blank, and anywhere else each visit tells those
 hosts who reads the docs. These pages make no request to any host but this server. The
 URLs are FastAPI's (/docs, /docs/oauth2-redirect, /redoc); the files are under
-/docs/assets/, which access.public_paths counts as public like the pages themselves.
+/docs/assets/, which access.PUBLIC counts as public like the pages themselves.
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ from fastapi.openapi.docs import (
 from fastapi.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
 
+DOCS_URL = "/docs"
+REDOC_URL = "/redoc"
+OPENAPI_URL = "/openapi.json"
+OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"  # FastAPI's swagger_ui_oauth2_redirect_url
 ASSETS_URL = "/docs/assets"
 ASSETS_DIR = Path(__file__).with_name("docs_assets")
 SWAGGER_JS = "swagger-ui/swagger-ui-bundle.js"
@@ -41,19 +45,16 @@ POLICY = (
 SWAGGER_PARAMETERS: dict[str, Any] = {"validatorUrl": None}
 
 
-def install_docs(app: FastAPI, docs_url: str = "/docs", redoc_url: str = "/redoc") -> None:
+def install_docs(app: FastAPI, docs_url: str = DOCS_URL, redoc_url: str = REDOC_URL) -> None:
     """Serve the documentation pages and their files on ``app``, which must be built with
     ``docs_url=None, redoc_url=None`` (or FastAPI registers its CDN pages first).
 
-    Sets ``app.docs_url`` and ``app.redoc_url`` to where the pages are, and
-    ``app.state.docs_assets_url``, which public_paths reads: call it before the access and
-    limit layers are installed."""
+    Sets ``app.docs_url`` and ``app.redoc_url`` to where the pages are."""
     if app.openapi_url is None:
         raise ValueError("the documentation pages need app.openapi_url")
     openapi_url = app.openapi_url
     app.docs_url = docs_url
     app.redoc_url = redoc_url
-    app.state.docs_assets_url = ASSETS_URL
     app.mount(ASSETS_URL, StaticFiles(directory=ASSETS_DIR), name="docs-assets")
     redirect_url = app.swagger_ui_oauth2_redirect_url
     parameters = {**SWAGGER_PARAMETERS, **(app.swagger_ui_parameters or {})}

@@ -1,20 +1,35 @@
-"""Cached reads straight from the service, without FastAPI's routing, dependency solving,
-query validation and Request/Response objects: GET /api/events/{id} and GET /api/events.
+"""The read edge: cached reads straight from the service, without FastAPI's routing,
+dependency solving, query validation and Request/Response objects (GET /api/events/{id} and
+GET /api/events), and the list queries a process could not run anyway, refused before they
+are parsed. One layer, because each layer costs a call on the cached hit path.
 
-A cache hit is the hot path of the whole API, and on it FastAPI's per-request machinery
-costs several times the work of the hit itself (see docs/benchmarks.md). This middleware
-answers exactly the requests the FastAPI routes would answer with 200, 304 or a domain
-error, by the same functions (events/responses.py); anything else goes on to FastAPI, which
-stays the documented route. The API test suite runs with and without it, so the two stay
-one contract.
+**Fast path.** A cache hit is the hot path of the whole API, and on it FastAPI's
+per-request machinery costs several times the work of the hit itself (see
+docs/benchmarks.md). This layer answers exactly the requests the FastAPI routes would answer
+with 200, 304 or a domain error, by the same functions (events/responses.py); anything else
+goes on to FastAPI, which stays the documented route. With ``serve=False`` it leaves them to
+the routes (the API tests run both ways, and tests/api/test_one_contract.py requires the two
+to answer byte for byte alike).
 
 - One event: any well-formed id (a malformed one, another method or path goes on).
 - Only a request without a body: a GET that sends one goes on to the body limit and the
   route, so it is answered as it would be with the fast path off.
 - A list: only a query string the route has already validated, byte for byte
-  (KnownQueries). The route learns each one from its own validation, so the fast path
-  never parses a query itself and cannot read one differently: a query string it has not
-  seen, or one that did not validate, goes to the route, which answers it (422 included).
+  (events/known_queries.py). The route learns each one from its own validation, so the fast
+  path never parses a query itself and cannot read one differently: a query string it has
+  not seen, or one that did not validate, goes to the route, which answers it (422 included).
+
+**Shedding.** An uncached list query needs a place in the admission (events/admission.py).
+When there is none, the route would still parse and validate the query string, build the
+query, look it up in the cache and only then refuse it: a few clients sending unique (so
+uncached) queries as fast as they are answered keep the event loop busy with exactly that,
+and every other request waits behind them. So while the process (or this client) has no
+place free, a GET of the list whose query string this process has not validated before is
+answered here, with the refusal the admission would give (503 or 429, ``Retry-After``). A
+query string the route has validated goes on as before: its page may be cached, and cached
+reads are served whatever the load. What changes under that load is only the answer to a
+string never seen: 503/429 where a quiet process would have parsed it (and answered 422 if
+it did not validate). The same with ``serve`` on or off.
 """
 
 from __future__ import annotations
@@ -29,14 +44,14 @@ from eventapi.events.links import EVENTS_PATH
 from eventapi.events.responses import (
     EVENT_ID,
     Parts,
+    client_of,
     if_none_match_of,
     item_parts,
     list_parts,
     send_parts,
 )
-from eventapi.events.schemas import EventQuery
-from eventapi.events.service import EventService
 from eventapi.http.problems import problem_parts
+from eventapi.runtime import Runtime, runtime_of
 
 PREFIX = EVENTS_PATH + "/"
 ROUTE = PREFIX + "{event_id}"
@@ -44,56 +59,48 @@ _ID = re.compile(EVENT_ID)
 _ID_END = len(PREFIX) + 24
 
 
-class KnownQueries:
-    """Raw list query strings and what the route validated each to, at most ``size`` of
-    them (the oldest learned goes first): bounded, whatever clients send."""
-
-    def __init__(self, size: int = 1024) -> None:
-        self.size = size
-        self._known: dict[bytes, EventQuery] = {}
-
-    def __len__(self) -> int:
-        return len(self._known)
-
-    def get(self, raw: bytes) -> EventQuery | None:
-        return self._known.get(raw)
-
-    def learn(self, raw: bytes, query: EventQuery) -> None:
-        if raw not in self._known and len(self._known) >= self.size:
-            del self._known[next(iter(self._known))]
-        self._known[raw] = query
-
-
-class ReadFastPath:
-    def __init__(self, app: ASGIApp, known: KnownQueries) -> None:
+class ReadEdge:
+    def __init__(self, app: ASGIApp, serve: bool = True) -> None:
         self.app = app
-        self.known = known
+        self.serve = serve
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and not _has_body(scope):
+        if scope["type"] == "http" and scope["method"] == "GET":
             path: str = scope["path"]
-            if (
-                len(path) == _ID_END
+            if path == EVENTS_PATH:
+                runtime = runtime_of(scope)
+                query = runtime.known_queries.get(scope["query_string"])
+                if query is None:
+                    if await _shed(scope, send, runtime):
+                        return
+                elif self.serve and not _has_body(scope):
+                    scope["eventapi.route"] = EVENTS_PATH
+                    inm = if_none_match_of(scope)
+                    await _answer(scope, send, list_parts(runtime, query, inm, scope))
+                    return
+            elif (
+                self.serve
+                and len(path) == _ID_END
                 and path.startswith(PREFIX)
                 and _ID.fullmatch(path, len(PREFIX))
+                and not _has_body(scope)
             ):
                 scope["eventapi.route"] = ROUTE
-                await self._item(scope, send, path[len(PREFIX) :])
-                return
-            if path == EVENTS_PATH and (query := self.known.get(scope["query_string"])):
-                scope["eventapi.route"] = EVENTS_PATH
-                await self._list(scope, send, query)
+                service = runtime_of(scope).service
+                inm = if_none_match_of(scope)
+                await _answer(scope, send, item_parts(service, path[len(PREFIX) :], inm, path))
                 return
         await self.app(scope, receive, send)
 
-    async def _item(self, scope: Scope, send: Send, event_id: str) -> None:
-        service: EventService = scope["app"].state.service
-        path = scope["path"]
-        await _answer(scope, send, item_parts(service, event_id, if_none_match_of(scope), path))
 
-    async def _list(self, scope: Scope, send: Send, query: EventQuery) -> None:
-        service: EventService = scope["app"].state.service
-        await _answer(scope, send, list_parts(service, query, if_none_match_of(scope), scope))
+async def _shed(scope: Scope, send: Send, runtime: Runtime) -> bool:
+    """Refuse a never-validated list query when the admission has no place for it."""
+    refused = runtime.service.list_refusal(client_of(scope, runtime))
+    if refused is None:
+        return False
+    scope["eventapi.route"] = EVENTS_PATH
+    await send_parts(send, problem_parts(refused, EVENTS_PATH))
+    return True
 
 
 def _has_body(scope: Scope) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+from typing import Any, Literal
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict
@@ -52,7 +52,7 @@ async def _database(store: EventStore) -> Link:
     return "connected"
 
 
-async def _redis(cache: Cache | None) -> CacheLink:
+async def _redis(cache: Cache[Any] | None) -> CacheLink:
     if cache is None or cache.backend != "redis":
         return "not configured"
     try:

@@ -1,6 +1,7 @@
-"""The outermost layer: every request gets an id, a latency observation and a log line.
+"""The outermost layer: every request gets an id, a latency observation and a log line, and
+a HEAD is answered as the GET of the same URL without its body.
 
-One middleware does all three because each layer costs a call on the cached hit path.
+One middleware does all four because each layer costs a call on the cached hit path.
 
 - **Request id**: X-Request-ID from the request if it is 1-128 characters of
   ``A-Z a-z 0-9 . _ : = + / -`` (a proxy's or a client's trace id), else a new one: a
@@ -13,6 +14,14 @@ One middleware does all three because each layer costs a call on the cached hit 
   client address (after trusted proxies' X-Forwarded-For), method, route template (the
   path, escaped, when no route took the request), status, duration, cache outcome (the
   response's X-Cache, or -), request id.
+- **HEAD** (RFC 9110 section 9.3.2), on every path that answers GET (the events, one event,
+  /health, /metrics, the documentation): the request goes on inward as a GET, through
+  everything a GET goes through (access control, the fast path, the cache, the routes),
+  and its answer is the GET's: the same status and headers, X-Cache and ETag included, a
+  304 for a matching If-None-Match, and the Content-Length of the body the GET would send.
+  Only the body is dropped, here. The latency and the log still record a HEAD, under the
+  route the GET matched. (FastAPI routes answer GET only; a 405 lists HEAD in Allow
+  wherever it lists GET: http/problems.py.)
 """
 
 from __future__ import annotations
@@ -64,6 +73,10 @@ class ObserveMiddleware:
         cache = "-"
 
         logging = self.request_log is not None
+        head = scope["method"] == "HEAD"
+        # A HEAD goes on as a GET in a copy of the scope: the server keeps seeing a HEAD
+        # (uvicorn then sends no body and does not wait for Content-Length bytes of one).
+        inner = {**scope, "method": "GET"} if head else scope
 
         async def observed_send(message: Message) -> None:
             nonlocal status, cache
@@ -76,13 +89,15 @@ class ObserveMiddleware:
                             cache = value.decode("latin-1")
                 # A new list: the fast path's headers may be shared by many responses.
                 message["headers"] = [*headers, (b"x-request-id", rid.encode("ascii"))]
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         try:
-            await self.app(scope, receive, observed_send)
+            await self.app(inner, receive, observed_send)
         finally:
             elapsed = time.perf_counter() - started
-            route = _route(scope)
+            route = _route(inner)  # what the layers inside recorded, the matched route
             self.metrics.observe_latency(scope["method"], route or "unmatched", status, elapsed)
             if self.request_log is not None:
                 client = scope.get("client")

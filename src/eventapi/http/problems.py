@@ -1,18 +1,18 @@
 """The one place that turns any error into an RFC 9457 problem+json response: domain
 errors (eventapi/errors.py), validation errors, Starlette's HTTP errors (405 with every
-allowed method), and anything unexpected; and the OpenAPI document says so."""
+allowed method), and anything unexpected (http/openapi.py files them in the document)."""
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -126,26 +126,35 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
-def _allowed_methods(request: Request) -> str:
-    """Every method of every route on this path (Starlette names only the first route's),
-    and HEAD wherever GET is (http/head.py answers it).
-
-    ``app.state.methods_by_path`` is filled by the app factory from its routers.
-    """
-    table: list[tuple[re.Pattern[str], set[str]]] = request.app.state.methods_by_path
-    path = request.url.path
-    allowed = {m for regex, methods in table if regex.match(path) for m in methods}
-    allowed.update({"HEAD"} if "GET" in allowed else ())
-    return ", ".join(sorted(allowed))
+Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
-async def on_http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    headers = dict(exc.headers or {})
-    if exc.status_code == 405:
-        headers["Allow"] = _allowed_methods(request)
-    return problem_response(exc.status_code, detail, instance=request.url.path, headers=headers)
+def http_error_handler(routers: Sequence[APIRouter]) -> Handler:
+    """The handler of Starlette's HTTP errors. A 405 lists in Allow every method of every
+    route of ``routers`` on its path (Starlette names only the first route's), and HEAD
+    wherever GET is (http/observe.py answers it)."""
+    table = [
+        (route.path_regex, route.methods or set())
+        for router in routers
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
+
+    def allowed_methods(path: str) -> str:
+        allowed = {m for regex, methods in table if regex.match(path) for m in methods}
+        allowed.update({"HEAD"} if "GET" in allowed else ())
+        return ", ".join(sorted(allowed))
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        status = exc.status_code
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
+        headers = dict(exc.headers or {})
+        if status == 405:
+            headers["Allow"] = allowed_methods(request.url.path)
+        return problem_response(status, detail, instance=request.url.path, headers=headers)
+
+    return on_http_error
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
@@ -153,38 +162,8 @@ async def _on_unexpected(request: Request, exc: Exception) -> Response:
     return problem_response(500, "An unexpected error occurred", instance=request.url.path)
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: FastAPI, on_http_error: Handler) -> None:
     app.add_exception_handler(EventApiError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)
-    document_problem_responses(app)
-
-
-def document_problem_responses(app: FastAPI) -> None:
-    """In the OpenAPI document, file the Problem responses under application/problem+json,
-    the media type the handlers above actually send (FastAPI puts models under
-    application/json)."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = build()
-            for operation in _operations(schema):
-                for response in operation.get("responses", {}).values():
-                    content = response.get("content", {})
-                    if _is_problem(content.get("application/json")):
-                        content[PROBLEM_JSON] = content.pop("application/json")
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
-def _is_problem(media: dict[str, Any] | None) -> bool:
-    # Only the Problem model: /health's 503 is its own JSON body, as documented.
-    return media is not None and media.get("schema", {}).get("$ref", "").endswith("/Problem")
-
-
-def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
-    return [op for path in schema.get("paths", {}).values() for op in path.values()]

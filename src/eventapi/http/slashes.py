@@ -15,14 +15,13 @@ It runs as the handler of 404, so it costs nothing until routing has found no ro
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from starlette.responses import Response
 from starlette.routing import Match
 
-Handler = Callable[[Request, Exception], Awaitable[Response]]
+from eventapi.http.problems import Handler
 
 # Characters left as they are in a path (RFC 3986 pchar and "/"); anything else, "%" and
 # control characters included, is percent-encoded, so the header is the path, exactly.

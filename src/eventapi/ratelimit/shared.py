@@ -27,7 +27,7 @@ processes. Tokens held by one process are not usable by another, so a client spr
 requests over processes may be refused up to P * (batch - 1) requests early.
 
 Redis Cluster. The URL may name any node of a cluster: the client then asks it (INFO cluster,
-before its first call) and uses the cluster (cache/redis.py, RedisLink). The script touches
+before its first call) and uses the cluster (cache/redis/link.py, RedisLink). The script touches
 one key, given in KEYS, so any cluster node, or a proxy, routes it; the buckets carry no hash
 tag and so spread over every node.
 
@@ -54,7 +54,6 @@ log = logging.getLogger("eventapi.ratelimit")
 
 MAX_BATCH = 50
 LEASE_SECONDS = 1.0
-MAX_CONNECTIONS = 64
 MAX_WAITS = 3
 _FAILURES: tuple[type[Exception], ...] = (*REDIS_FAILURES, TimeoutError)
 
@@ -88,7 +87,7 @@ def batch_size(rate: Rate) -> int:
 
 
 class RedisTokens:
-    """The Redis side, one per app: a client (opened in the app's lifespan), a time budget
+    """The Redis side, one per app: a client (attached in the app's lifespan), a time budget
     for every call, and a circuit breaker of its own (the cache's stays the cache's)."""
 
     def __init__(
@@ -103,15 +102,8 @@ class RedisTokens:
         self._link: RedisLink | None = None
         self._script: Script | None = None
 
-    def open(self, url: str) -> None:
-        """Use the Redis at ``url``, one Redis or any node of a cluster (connections are made,
-        and which it is found out, on first use)."""
-        # A restarted Redis is no danger to rate limits (a bucket lost or restored is just
-        # a bucket): its lanes need not watch for one.
-        link = RedisLink(url, self.budget, max_connections=MAX_CONNECTIONS, watch_restarts=False)
-        self.attach(link)
-
     def attach(self, client: Client | RedisLink) -> None:
+        """Use ``client``, one Redis or any node of a cluster (cache/factory.py, limits_link)."""
         self._link = client if isinstance(client, RedisLink) else RedisLink.of(client)
         self._script = Script(TAKE)
 
