@@ -568,7 +568,7 @@ def test_the_redis_the_limits_follow() -> None:
 
 
 async def test_without_a_redis_cache_the_limits_stay_in_process(
-    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     # EVENTAPI_CACHE_URL unset, and the cache opened is none: no Redis was found.
     @asynccontextmanager
@@ -576,7 +576,8 @@ async def test_without_a_redis_cache_the_limits_stay_in_process(
         yield None
 
     caplog.set_level("INFO", logger="eventapi")
-    app = create_app(settings(rate_limit="1/hour"), cache=no_cache)
+    limited = Settings(database_url=f"sqlite:///{tmp_path}/app.db", rate_limit="1/hour")
+    app = create_app(limited, cache=no_cache)
     async with serve(app) as http:
         assert (await http.get("/metrics")).status_code == 200
         assert (await http.get("/metrics")).status_code == 429
