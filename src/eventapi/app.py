@@ -141,7 +141,7 @@ def create_app(
         *([cors_layer] if cors_layer is not None else []),
         # API keys, then rate limits, on the caller worked out once (http/gate.py)
         *(
-            [Middleware(Gate, keys=keys, limits=limits, digests=settings.api_keys.digests)]
+            [Middleware(Gate, keys=keys, limits=limits)]
             if keys is not None or limits is not None
             else []
         ),

@@ -16,17 +16,12 @@ from eventapi.http.limits import RateLimits, refusal
 
 
 class Gate:
-    def __init__(
-        self,
-        app: ASGIApp,
-        keys: KeyCheck | None,
-        limits: RateLimits | None,
-        digests: tuple[bytes, ...],
-    ) -> None:
+    def __init__(self, app: ASGIApp, keys: KeyCheck | None, limits: RateLimits | None) -> None:
         self.app = app
         self.keys = keys
         self.limits = limits
-        self.digests = digests
+        # Without keys no key is configured, and every caller is its address.
+        self.digests = keys.digests if keys is not None else ()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
