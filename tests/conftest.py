@@ -14,6 +14,7 @@ from tests.support.app import run_app
 from tests.support.backends import BACKENDS, open_backend
 from tests.support.redis_cluster import RedisClusterServers
 from tests.support.redis_server import RedisServer
+from tests.support.settings import app_settings
 
 TESTS = Path(__file__).parent
 # Folders whose tests run the product or other programs as real processes (eventapi serve
@@ -72,7 +73,7 @@ async def store(backend: str, tmp_path: Path) -> AsyncIterator[EventStore]:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path}/app.db", cache_url="memory://")
+    return app_settings(tmp_path)
 
 
 @pytest.fixture(params=[True, False], ids=["fast-path", "routed"])

@@ -6,18 +6,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from eventapi.app import create_app
 from eventapi.events.store import EventStore
 from eventapi.settings import Settings
 from tests.support.api import EVENTS, create
-from tests.support.app import injected, started
+from tests.support.app import run_app
 from tests.support.gated_store import Gate, GatedStore
+from tests.support.settings import app_settings
 
 PER_PROCESS = 2
 PER_CLIENT = 1
@@ -25,11 +25,8 @@ PER_CLIENT = 1
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=f"sqlite:///{tmp_path}/app.db",
-        cache_url="memory://",
-        list_queries_per_process=PER_PROCESS,
-        list_queries_per_client=PER_CLIENT,
+    return app_settings(
+        tmp_path, list_queries_per_process=PER_PROCESS, list_queries_per_client=PER_CLIENT
     )
 
 
@@ -39,21 +36,16 @@ async def clients(
 ) -> AsyncIterator[tuple[GatedStore, list[httpx.AsyncClient]]]:
     """The app over a GatedStore; one HTTP client per client address 10.0.0.n."""
     gated = GatedStore(store)
-    app = create_app(settings, store=injected(gated), fast_path=fast_path)
     try:
-        async with started(app) as asgi:
+        async with (
+            run_app(settings, gated, fast_path=fast_path) as running,
+            AsyncExitStack() as stack,
+        ):
             made = [
-                httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=asgi, client=(f"10.0.0.{n}", 5000)),
-                    base_url="http://test",
-                )
+                await stack.enter_async_context(running.client(f"10.0.0.{n}"))
                 for n in range(1, count + 1)
             ]
-            try:
-                yield gated, made
-            finally:
-                for client in made:
-                    await client.aclose()
+            yield gated, made
     finally:
         gated.open_all()
 

@@ -34,7 +34,7 @@ async def routed_through(running: RunningApp, paths: list[str]) -> list[str]:
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    fast = ReadFastPath(router, running.app.state.known_queries)
+    fast = ReadFastPath(router, running.known_queries)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = running.app
@@ -111,7 +111,7 @@ async def test_an_invalid_query_is_never_learned(
             response = await running.http.get(f"{EVENTS}?{query}")
             assert response.status_code == 422
             assert response.headers["content-type"] == "application/problem+json"
-        assert len(running.app.state.known_queries) == 0
+        assert len(running.known_queries) == 0
 
 
 def test_known_queries_are_bounded_and_forget_the_oldest_first() -> None:

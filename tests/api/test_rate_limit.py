@@ -10,23 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from starlette.types import ASGIApp
 
 from eventapi.app import create_app
 from eventapi.http.limits import RateLimitMiddleware
 from eventapi.settings import ApiKeys, Settings
 from tests.api.helpers import assert_problem
 from tests.support.api import EVENTS, MISSING_ID, event, item
-from tests.support.app import started
+from tests.support.app import run_app
 from tests.support.redis_server import RedisServer
+from tests.support.settings import app_settings
 
 KEY = "limit-key-0123456789abcdef"
 OTHER_KEY = "other-key-0123456789abcdef"
@@ -36,33 +34,7 @@ DOCS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 
 
 def limit_settings(tmp_path: Path, **fields: Any) -> Settings:
-    fields.setdefault("cache_url", "memory://")
-    return Settings(database_url=f"sqlite:///{tmp_path}/app.db", **fields)
-
-
-class Running:
-    """One app, its lifespan entered; ``client()`` calls it from a chosen address."""
-
-    def __init__(self, app: FastAPI, asgi: ASGIApp) -> None:
-        self.app = app
-        self.asgi = asgi
-
-    @asynccontextmanager
-    async def client(
-        self, address: str = ADDRESS, headers: dict[str, str] | None = None
-    ) -> AsyncIterator[httpx.AsyncClient]:
-        transport = httpx.ASGITransport(app=self.asgi, client=(address, 40000))
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://test", headers=headers
-        ) as http:
-            yield http
-
-
-@asynccontextmanager
-async def running(settings: Settings, fast_path: bool = True) -> AsyncIterator[Running]:
-    app = create_app(settings, fast_path=fast_path)
-    async with started(app) as asgi:
-        yield Running(app, asgi)
+    return app_settings(tmp_path, **fields)
 
 
 def limiting(app: FastAPI) -> bool:
@@ -100,8 +72,8 @@ async def test_over_the_limit_is_429_with_retry_after_and_ratelimit_fields(
     tmp_path: Path, fast_path: bool
 ) -> None:
     async with (
-        running(limit_settings(tmp_path, rate_limit="4/minute"), fast_path) as app,
-        app.client() as http,
+        run_app(limit_settings(tmp_path, rate_limit="4/minute"), fast_path=fast_path) as app,
+        app.client(ADDRESS) as http,
     ):
         created = await http.post(EVENTS, json=event())
         assert created.status_code == 201
@@ -121,7 +93,7 @@ async def test_over_the_limit_is_429_with_retry_after_and_ratelimit_fields(
 
 async def test_a_refused_write_changes_nothing(tmp_path: Path) -> None:
     settings = limit_settings(tmp_path, write_rate_limit="1/hour")
-    async with running(settings) as app, app.client() as http:
+    async with run_app(settings) as app, app.client(ADDRESS) as http:
         assert await posts(http, 3) == [201, 429, 429]
         listed = await http.get(EVENTS)
         assert [e["title"] for e in listed.json()] == ["E0"]
@@ -132,7 +104,7 @@ async def test_a_refused_write_changes_nothing(tmp_path: Path) -> None:
 
 async def test_each_address_has_its_own_budget(tmp_path: Path) -> None:
     async with (
-        running(limit_settings(tmp_path, rate_limit="2/minute")) as app,
+        run_app(limit_settings(tmp_path, rate_limit="2/minute")) as app,
         app.client(ADDRESS) as one,
         app.client(OTHER_ADDRESS) as two,
     ):
@@ -145,7 +117,7 @@ async def test_each_key_has_its_own_budget_wherever_it_calls_from(tmp_path: Path
         tmp_path, write_rate_limit="2/hour", api_keys=ApiKeys.parse(f"{KEY},{OTHER_KEY}")
     )
     async with (
-        running(settings) as app,
+        run_app(settings) as app,
         app.client(ADDRESS) as one,
         app.client(OTHER_ADDRESS) as two,
     ):
@@ -160,7 +132,7 @@ async def test_a_made_up_key_counts_as_no_key(tmp_path: Path) -> None:
     # Reads are public, so the access check lets any key through on a read: the limiter
     # must not give each made-up key a bucket of its own.
     settings = limit_settings(tmp_path, rate_limit="2/hour", api_keys=ApiKeys.parse(KEY))
-    async with running(settings) as app, app.client() as http:
+    async with run_app(settings) as app, app.client(ADDRESS) as http:
         statuses = [
             (await http.get(EVENTS, headers={"X-API-Key": f"made-up-key-{n:020d}"})).status_code
             for n in range(3)
@@ -172,7 +144,7 @@ async def test_a_made_up_key_counts_as_no_key(tmp_path: Path) -> None:
 
 async def test_a_wrong_key_is_refused_before_it_costs_a_token(tmp_path: Path) -> None:
     settings = limit_settings(tmp_path, write_rate_limit="1/hour", api_keys=ApiKeys.parse(KEY))
-    async with running(settings) as app, app.client() as http:
+    async with run_app(settings) as app, app.client(ADDRESS) as http:
         for _ in range(3):
             response = await http.post(EVENTS, json=event(), headers={"X-API-Key": "wrong" * 5})
             assert response.status_code == 401
@@ -184,8 +156,8 @@ async def test_a_wrong_key_is_refused_before_it_costs_a_token(tmp_path: Path) ->
 
 async def test_a_write_limit_leaves_reads_alone(tmp_path: Path) -> None:
     async with (
-        running(limit_settings(tmp_path, write_rate_limit="2/hour")) as app,
-        app.client() as http,
+        run_app(limit_settings(tmp_path, write_rate_limit="2/hour")) as app,
+        app.client(ADDRESS) as http,
     ):
         assert await posts(http, 2) == [201, 201]
         assert_limited(await http.post(EVENTS, json=event()), "writes", '"writes";q=2;w=3600')
@@ -197,7 +169,7 @@ async def test_a_write_limit_leaves_reads_alone(tmp_path: Path) -> None:
 async def test_every_request_counts_and_a_write_must_pass_both(tmp_path: Path) -> None:
     settings = limit_settings(tmp_path, rate_limit="3/hour", write_rate_limit="1/hour")
     both = '"writes";q=1;w=3600, "default";q=3;w=3600'
-    async with running(settings) as app, app.client() as http:
+    async with run_app(settings) as app, app.client(ADDRESS) as http:
         assert await posts(http, 1) == [201]
         # Refused by the write limit: no token of the other is spent on it.
         assert_limited(await http.post(EVENTS, json=event()), "writes", both)
@@ -208,7 +180,7 @@ async def test_every_request_counts_and_a_write_must_pass_both(tmp_path: Path) -
 
 async def test_health_and_the_documentation_are_never_limited(tmp_path: Path) -> None:
     settings = limit_settings(tmp_path, rate_limit="1/hour", write_rate_limit="1/hour")
-    async with running(settings) as app, app.client() as http:
+    async with run_app(settings) as app, app.client(ADDRESS) as http:
         for _ in range(3):
             for path in ("/health", *DOCS):
                 assert (await http.get(path)).status_code == 200, path
@@ -219,8 +191,8 @@ async def test_health_and_the_documentation_are_never_limited(tmp_path: Path) ->
 
 async def test_refusals_are_counted_in_the_metrics(tmp_path: Path) -> None:
     async with (
-        running(limit_settings(tmp_path, write_rate_limit="1/hour")) as app,
-        app.client() as http,
+        run_app(limit_settings(tmp_path, write_rate_limit="1/hour")) as app,
+        app.client(ADDRESS) as http,
     ):
         assert await posts(http, 3) == [201, 429, 429]
         text = (await http.get("/metrics")).text
@@ -230,8 +202,8 @@ async def test_refusals_are_counted_in_the_metrics(tmp_path: Path) -> None:
 
 async def test_the_openapi_document_lists_the_429(tmp_path: Path) -> None:
     async with (
-        running(limit_settings(tmp_path, write_rate_limit="20/minute")) as app,
-        app.client() as http,
+        run_app(limit_settings(tmp_path, write_rate_limit="20/minute")) as app,
+        app.client(ADDRESS) as http,
     ):
         paths = (await http.get("/openapi.json")).json()["paths"]
         created = paths["/api/events"]["post"]["responses"]["429"]
@@ -244,8 +216,8 @@ async def test_the_openapi_document_lists_the_429(tmp_path: Path) -> None:
         assert "RateLimit" not in listed.get("headers", {})
         assert "429" not in paths["/health"]["get"]["responses"]
     async with (
-        running(limit_settings(tmp_path, rate_limit="5/second")) as app,
-        app.client() as http,
+        run_app(limit_settings(tmp_path, rate_limit="5/second")) as app,
+        app.client(ADDRESS) as http,
     ):
         paths = (await http.get("/openapi.json")).json()["paths"]
         assert "429" in paths["/api/events"]["get"]["responses"]
@@ -276,7 +248,7 @@ async def burst(http: httpx.AsyncClient, count: int) -> list[httpx.Response]:
 
 async def test_production_limits_writes_to_10_a_second_by_default(tmp_path: Path) -> None:
     settings = limit_settings(tmp_path, env="production", api_keys=ApiKeys.parse(KEY))
-    async with running(settings) as app, app.client() as http:
+    async with run_app(settings) as app, app.client(ADDRESS) as http:
         started_at = time.monotonic()
         responses = await burst(http, 20)
         elapsed = time.monotonic() - started_at
@@ -294,7 +266,7 @@ async def test_production_write_limit_can_be_switched_off(tmp_path: Path) -> Non
     settings = limit_settings(
         tmp_path, env="production", api_keys=ApiKeys.parse(KEY), write_rate_limit="off"
     )
-    async with running(settings) as app, app.client() as http:
+    async with run_app(settings) as app, app.client(ADDRESS) as http:
         assert not limiting(app.app)
         assert {r.status_code for r in await burst(http, 20)} == {201}
 
@@ -323,10 +295,10 @@ async def two_apps_share_three_writes_an_hour(tmp_path: Path, cache_url: str) ->
         tmp_path, cache_url=cache_url, write_rate_limit="3/hour", cache_timeout=1.0
     )
     async with (
-        running(settings) as one,
-        running(settings) as two,
-        one.client() as first,
-        two.client() as second,
+        run_app(settings) as one,
+        run_app(settings) as two,
+        one.client(ADDRESS) as first,
+        two.client(ADDRESS) as second,
         two.client(OTHER_ADDRESS) as other,
     ):
         statuses = [*await posts(first, 2), *await posts(second, 2), *await posts(first, 1)]
@@ -345,7 +317,7 @@ async def test_two_apps_share_their_budget_through_redis(
 
 async def test_redis_down_never_blocks_a_request(tmp_path: Path, redis_server: RedisServer) -> None:
     settings = limit_settings(tmp_path, cache_url=redis_server.url, rate_limit="5/hour")
-    async with running(settings) as app, app.client() as http:
+    async with run_app(settings) as app, app.client(ADDRESS) as http:
         assert [(await http.get(EVENTS)).status_code for _ in range(2)] == [200, 200]
         redis_server.kill()
         # Each process limits on its own now, from a full bucket: served, then limited.
@@ -367,7 +339,7 @@ async def test_a_frozen_redis_costs_a_request_one_time_budget(
     settings = limit_settings(
         tmp_path, cache_url=redis_server.url, write_rate_limit="5/hour", cache_timeout=0.05
     )
-    async with running(settings) as app, app.client() as http:
+    async with run_app(settings) as app, app.client(ADDRESS) as http:
         assert await posts(http, 1) == [201]
         redis_server.freeze()
         for _ in range(3):
@@ -386,8 +358,7 @@ async def test_without_the_lifespan_the_limits_stay_in_process(
 ) -> None:
     # The app is used without its lifespan (no Redis client opened): limits still hold.
     settings = limit_settings(tmp_path, cache_url=redis_server.url, rate_limit="1/hour")
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+    async with run_app(settings, lifespan=False) as running:
+        http = running.http
         assert (await http.get("/nowhere")).status_code == 404
         assert (await http.get("/nowhere")).status_code == 429

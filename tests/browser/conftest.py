@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser.server import docs_server
-from tests.cli.helpers import Server
+from tests.support.server import Server
 
 SCREENSHOTS = "EVENTAPI_SCREENSHOTS"  # a directory that gets a copy of every screenshot
 

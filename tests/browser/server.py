@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.cli.helpers import EVENTAPI, Server, run
-from tests.multiprocess.cluster import serve, server_env
+from tests.support.server import EVENTAPI, Server, run, serve
+from tests.support.settings import server_env
 
 KEY = "browser-test-key-0123456789abcdef"
 

@@ -12,32 +12,26 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from eventapi.app import create_app
 from eventapi.http.docs import ASSETS_DIR, ASSETS_URL, install_docs
-from eventapi.settings import ApiKeys, Settings
+from eventapi.settings import Settings
 from tests.browser.server import KEY
-from tests.support.app import http_client, serve, started
+from tests.support.app import run_app
+from tests.support.settings import app_settings
 
 PAGES = ("/docs", "/redoc")
 LINKED = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
 
 
 def settings(tmp_path: Path, public_reads: bool = True, rate_limit: str = "") -> Settings:
-    return Settings(
-        database_url=f"sqlite:///{tmp_path}/app.db",
-        cache_url="memory://",
-        api_keys=ApiKeys.parse(KEY),
-        public_reads=public_reads,
-        rate_limit=rate_limit,
-    )
+    return app_settings(tmp_path, api_keys=KEY, public_reads=public_reads, rate_limit=rate_limit)
 
 
 @pytest.fixture
 async def locked(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     """Reads need a key, and each client may send one request a minute."""
-    app = create_app(settings(tmp_path, public_reads=False, rate_limit="1/minute"))
-    async with serve(app) as http:
-        yield http
+    locked = settings(tmp_path, public_reads=False, rate_limit="1/minute")
+    async with run_app(locked) as running:
+        yield running.http
 
 
 async def linked_files(http: httpx.AsyncClient, page: str) -> list[str]:
@@ -48,7 +42,8 @@ async def linked_files(http: httpx.AsyncClient, page: str) -> list[str]:
 
 @pytest.mark.parametrize("page", PAGES)
 async def test_a_page_loads_only_files_of_the_package(tmp_path: Path, page: str) -> None:
-    async with serve(create_app(settings(tmp_path))) as http:
+    async with run_app(settings(tmp_path)) as running:
+        http = running.http
         files = await linked_files(http, page)
 
         assert files, "the page links no file"
@@ -67,16 +62,18 @@ async def test_a_page_loads_only_files_of_the_package(tmp_path: Path, page: str)
 async def test_behind_a_path_prefix_the_files_are_under_it_too(tmp_path: Path) -> None:
     # A proxy serving the API under /events-api passes root_path: the page must ask for
     # /events-api/docs/assets/..., or the proxy would not route it here.
-    async with started(create_app(settings(tmp_path))) as asgi:
-        transport = httpx.ASGITransport(app=asgi, root_path="/events-api")
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            for page in PAGES:
-                files = await linked_files(http, page)
-                assert all(url.startswith(f"/events-api{ASSETS_URL}/") for url in files), files
+    async with (
+        run_app(settings(tmp_path)) as running,
+        running.client(root_path="/events-api") as http,
+    ):
+        for page in PAGES:
+            files = await linked_files(http, page)
+            assert all(url.startswith(f"/events-api{ASSETS_URL}/") for url in files), files
 
 
 async def test_pages_forbid_loading_from_other_hosts(tmp_path: Path) -> None:
-    async with serve(create_app(settings(tmp_path))) as http:
+    async with run_app(settings(tmp_path)) as running:
+        http = running.http
         for page in (*PAGES, "/docs/oauth2-redirect"):
             policy = (await http.get(page)).headers["content-security-policy"]
             assert "default-src 'self'" in policy
@@ -111,6 +108,7 @@ def test_the_pages_need_the_openapi_document() -> None:
 async def test_without_an_oauth2_redirect_url_none_is_served() -> None:
     app = FastAPI(docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
     install_docs(app)
-    async with http_client(app) as http:
+    async with run_app(app=app, lifespan=False) as running:
+        http = running.http
         assert "oauth2RedirectUrl" not in (await http.get("/docs")).text
         assert (await http.get("/docs/oauth2-redirect")).status_code == 404

@@ -20,7 +20,7 @@ import pytest
 
 from tests.browser.availability import require_browser
 from tests.browser.server import KEY, docs_server
-from tests.cli.helpers import Server
+from tests.support.server import Server
 
 require_browser()  # skips (or under CI fails) before Selenium is imported
 

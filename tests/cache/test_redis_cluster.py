@@ -35,6 +35,7 @@ from tests.support.app import run_app
 from tests.support.backends import open_backend
 from tests.support.redis_cluster import RedisClusterServers, keys_on
 from tests.support.redis_server import RedisServer, free_port
+from tests.support.settings import app_settings
 from tests.support.timing import FakeClock
 from tests.unit.test_rate_limit import grants_up_to_the_room_left
 
@@ -43,11 +44,8 @@ LEASE_MS = 60_000
 
 
 def cache_settings(tmp_path: Path, url: str, **fields: Any) -> Settings:
-    return Settings(
-        database_url=f"sqlite:///{tmp_path}/app.db",
-        cache_url=url,
-        cache_namespace=f"cluster-{uuid.uuid4().hex[:8]}",
-        **fields,
+    return app_settings(
+        tmp_path, cache_url=url, cache_namespace=f"cluster-{uuid.uuid4().hex[:8]}", **fields
     )
 
 

@@ -12,9 +12,8 @@ import httpx
 import pytest
 
 from eventapi.http.access import OPEN_WARNING
-from tests.cli.helpers import EVENTAPI, PYTHON, free_port, run
-from tests.multiprocess.cluster import serve
 from tests.support.api import EVENTS, event
+from tests.support.server import EVENTAPI, PYTHON, free_port, run, serve
 
 KEY = "serve-key-0123456789abcdef"
 OLD_KEY = "serve-old-key-0123456789ab"

@@ -16,8 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.multiprocess.cluster import cluster, server_env
 from tests.support.redis_server import RedisServer
+from tests.support.server import cluster
+from tests.support.settings import server_env
 
 HERE = Path(__file__).parent
 SCHEMATHESIS = str(Path(sys.executable).with_name("schemathesis"))

@@ -11,7 +11,6 @@ below: MemoryCache's clock is advanced, Redis's own expiry is observed through P
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Protocol
@@ -22,6 +21,7 @@ from eventapi.cache.base import Cache, CacheKey, Fill, Lookup, LookupState, Writ
 from eventapi.cache.memory import MemoryCache
 from eventapi.cache.redis import RedisCache, RedisLink, Script, connect, hash_tag
 from eventapi.changes import Change
+from tests.support.poll import eventually
 from tests.support.redis_cluster import RedisClusterServers, keys_on
 from tests.support.redis_server import RedisServer
 from tests.support.timing import FakeClock
@@ -102,11 +102,12 @@ class RedisHarness:
         lease_key = lookup.resolved + ":lease"
         first = self.pttl(lease_key)
         assert first == -2 or 0 <= first <= lease_ms, f"lease PTTL {first} exceeds {lease_ms}"
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + POLL_DEADLINE
-        while self.pttl(lease_key) != -2:  # -2: the key no longer exists
-            assert loop.time() < deadline, "lease key never expired"
-            await asyncio.sleep(0.005)  # poll interval of a bounded wait on the server
+        await eventually(  # -2: the key no longer exists
+            lambda: self.pttl(lease_key) == -2,
+            "lease key expired",
+            within=POLL_DEADLINE,
+            step=0.005,
+        )
 
     async def check_value_expiry(self, key: CacheKey, resolved: str, ttl_ms: int) -> None:
         remaining = self.pttl(resolved)

@@ -26,7 +26,6 @@ from pathlib import Path, PurePosixPath
 import httpx
 import pytest
 
-from tests.cli.helpers import STOP_WITHIN, Server, free_port
 from tests.deploy.files import (
     ROOT,
     DockerIgnore,
@@ -37,6 +36,7 @@ from tests.deploy.files import (
     final_stage,
     health_command,
 )
+from tests.support.server import STOP_WITHIN, Server, free_port
 
 pytestmark = pytest.mark.network
 

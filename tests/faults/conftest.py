@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.helpers import fault_settings, running
-from tests.support.app import RunningApp
+from tests.faults.helpers import fault_settings
+from tests.support.app import RunningApp, run_app
 from tests.support.redis_server import RedisServer
 
 
@@ -14,5 +14,5 @@ from tests.support.redis_server import RedisServer
 async def harness(redis_server: RedisServer, tmp_path: Path) -> AsyncIterator[RunningApp]:
     """The real app on SQLite, caching in the private ``redis_server`` (50 ms budget,
     breaker reset 0.2 s). Depends on redis_server so the app shuts down before Redis stops."""
-    async with running(fault_settings(tmp_path, redis_server.url), tmp_path) as h:
+    async with run_app(fault_settings(tmp_path, redis_server.url)) as h:
         yield h

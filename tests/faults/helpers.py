@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from eventapi.cache.guard import fence_for
 from eventapi.settings import Settings
 from tests.support.api import event, item
-from tests.support.app import RunningApp, run_app
-from tests.support.backends import open_backend
+from tests.support.poll import NotYet, eventually
+from tests.support.settings import app_settings
 
 ITEM_ROUTE = "/api/events/{event_id}"
 # The issue's bound for one request while Redis is failing.
@@ -33,19 +33,13 @@ Json = dict[str, Any]
 def fault_settings(
     tmp_path: Path, cache_url: str, *, breaker_reset: float = 0.2, cache_timeout: float = 0.05
 ) -> Settings:
-    return Settings(
-        database_url=f"sqlite:///{tmp_path}/app.db",
+    # events.db: the file open_backend("sqlite", tmp_path) opens, to read what the app wrote.
+    return app_settings(
+        tmp_path / "events.db",
         cache_url=cache_url,
         cache_timeout=cache_timeout,
         cache_breaker_reset=breaker_reset,
     )
-
-
-@asynccontextmanager
-async def running(settings: Settings, tmp_path: Path) -> AsyncIterator[RunningApp]:
-    """The real app (lifespan included) over a real SQLite file, and a client for it."""
-    async with open_backend("sqlite", tmp_path) as store, run_app(settings, store) as app:
-        yield app
 
 
 async def replace(http: httpx.AsyncClient, event_id: str, title: str, day: int = 1) -> Json:
@@ -63,38 +57,46 @@ async def health(http: httpx.AsyncClient) -> Json:
 
 
 async def wait_for_redis(
-    http: httpx.AsyncClient, state: str, step: float, max_polls: int = 100
+    http: httpx.AsyncClient, state: str, step: float, within: float = 10.0
 ) -> None:
     """Bounded readiness poll of /health until it reports ``redis: state``.
 
     Polling also drives recovery: a call made while the breaker is open starts the probe.
     """
     seen: list[str] = []
-    for _ in range(max_polls):
-        body = await health(http)
-        if body["redis"] == state:
-            return
-        seen.append(body["redis"])
-        await asyncio.sleep(step)
-    pytest.fail(f"/health never said redis={state!r} in {max_polls} polls: {seen[-5:]}")
+
+    async def redis_state() -> bool:
+        seen.append((await health(http))["redis"])
+        return seen[-1] == state
+
+    try:
+        await eventually(redis_state, f"/health saying redis={state!r}", within=within, step=step)
+    except NotYet:
+        pytest.fail(f"/health never said redis={state!r} within {within}s: {seen[-5:]}")
 
 
 async def read_until_hit(
-    http: httpx.AsyncClient, url: str, step: float, max_reads: int = 100
+    http: httpx.AsyncClient, url: str, step: float, max_reads: int = 100, within: float = 10.0
 ) -> list[httpx.Response]:
-    """GET ``url`` until X-Cache is HIT (bounded); returns every response, the HIT last.
-    Waits ``step`` after a BYPASS (the breaker is open: give the probe its reset time)."""
+    """GET ``url`` until X-Cache is HIT, at most ``max_reads`` times (and for ``within``
+    seconds); returns every response, the HIT last. Waits ``step`` after a BYPASS (the
+    breaker is open: give the probe its reset time)."""
     responses: list[httpx.Response] = []
-    for _ in range(max_reads):
+
+    async def hit() -> bool:
         response = await http.get(url)
         assert response.status_code == 200, response.text
         responses.append(response)
-        if response.headers["x-cache"] == "HIT":
-            return responses
         if response.headers["x-cache"] == "BYPASS":
             await asyncio.sleep(step)
+        return response.headers["x-cache"] == "HIT" or len(responses) == max_reads
+
+    with contextlib.suppress(NotYet):
+        await eventually(hit, f"{url} served from the cache", within=within, step=0)
     outcomes = [r.headers["x-cache"] for r in responses]
-    pytest.fail(f"{url} never came back as a cache HIT: {outcomes[-10:]}")
+    if outcomes[-1] != "HIT":
+        pytest.fail(f"{url} never came back as a cache HIT: {outcomes[-10:]}")
+    return responses
 
 
 @dataclass(frozen=True)

@@ -27,12 +27,12 @@ from tests.faults.helpers import (
     health,
     read_until_hit,
     redis_stat,
-    running,
     scrape,
     value,
     wait_for_redis,
 )
 from tests.support.api import EVENTS, create, event
+from tests.support.app import run_app
 from tests.support.redis_server import RedisServer
 
 
@@ -134,7 +134,7 @@ async def test_open_breaker_sends_no_command_to_redis(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
     settings = fault_settings(tmp_path, redis_server.url, breaker_reset=60.0)
-    async with running(settings, tmp_path) as harness:
+    async with run_app(settings) as harness:
         http = harness.http
         events = [await create(http, f"event {n}", 1 + n) for n in range(6)]
         model = {e["id"]: e for e in events}

@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 import eventapi.cache.relay
-from tests.faults.helpers import Json, fault_settings, health, read_until_hit, replace, running
+from tests.faults.helpers import Json, fault_settings, health, read_until_hit, replace
 from tests.support.api import EVENTS, create
-from tests.support.app import RunningApp
+from tests.support.app import RunningApp, run_app
+from tests.support.poll import eventually
 from tests.support.redis_server import RedisServer
 
 LIST_URL = f"{EVENTS}?limit=100"
@@ -131,9 +132,10 @@ async def test_too_many_writes_during_outage_retire_every_entry(
 async def blocked_clients(redis_server: RedisServer, count: int) -> list[str]:
     """Bounded poll of CLIENT LIST until ``count`` clients are held back by the pause; their
     ids, oldest first. (Readiness of another process, not a timing assumption.)"""
-    for _ in range(500):
+
+    def held() -> list[str]:
         listing = redis_server.command("CLIENT", "LIST").decode()
-        held = [
+        return [
             fields["id"]
             for fields in (
                 dict(part.split("=", 1) for part in line.split() if "=" in part)
@@ -141,10 +143,11 @@ async def blocked_clients(redis_server: RedisServer, count: int) -> list[str]:
             )
             if "b" in fields.get("flags", "") and fields.get("cmd") == "evalsha"
         ]
-        if len(held) >= count:
-            return sorted(held, key=int)
-        await asyncio.sleep(0.005)
-    pytest.fail(f"never saw {count} paused script calls")
+
+    seen = await eventually(
+        held, f"{count} paused script calls", step=0.005, until=lambda ids: len(ids) >= count
+    )
+    return sorted(seen, key=int)
 
 
 async def test_read_in_flight_when_invalidation_fails_does_not_close_the_breaker(
@@ -160,7 +163,7 @@ async def test_read_in_flight_when_invalidation_fails_does_not_close_the_breaker
     a long breaker reset keeps the probe out of the picture.
     """
     settings = fault_settings(tmp_path, redis_server.url, breaker_reset=60.0, cache_timeout=1.0)
-    async with running(settings, tmp_path) as harness:
+    async with run_app(settings) as harness:
         http = harness.http
         event = await create(http, "old title")
         url = f"{EVENTS}/{event['id']}"

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.faults.helpers import fault_settings, health, read_until_hit, running, wait_for_redis
+from tests.faults.helpers import fault_settings, health, read_until_hit, wait_for_redis
 from tests.support.api import EVENTS, create
+from tests.support.app import run_app
 from tests.support.redis_server import RedisServer, free_port
 
 
 async def test_starts_and_serves_without_redis(tmp_path: Path) -> None:
     port = free_port()  # nothing listens here
     settings = fault_settings(tmp_path, f"redis://127.0.0.1:{port}/0")
-    async with running(settings, tmp_path) as harness:
+    async with run_app(settings) as harness:
         http = harness.http
         body = await health(http)
         assert body["status"] == "degraded"
@@ -61,7 +62,7 @@ async def test_redis_started_later_is_picked_up(tmp_path: Path) -> None:
     to use it without a restart."""
     port = free_port()
     settings = fault_settings(tmp_path, f"redis://127.0.0.1:{port}/0")
-    async with running(settings, tmp_path) as harness:
+    async with run_app(settings) as harness:
         http = harness.http
         event = await create(http, "later")
         url = f"{EVENTS}/{event['id']}"

@@ -10,8 +10,8 @@ from typing import Any
 
 import hiredis
 
-from tests.cli.helpers import EVENTAPI, run
 from tests.support.redis_server import RedisServer
+from tests.support.server import EVENTAPI, run
 
 # The cache's bookkeeping keys, by the suffix of their names (cache/redis.py: key layout,
 # ``{ns}:<schema version>:<suffix>``): matched by suffix, whatever the schema version.

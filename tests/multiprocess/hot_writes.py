@@ -21,9 +21,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from tests.cli.helpers import Server
 from tests.multiprocess.cluster import Api
 from tests.multiprocess.commit_order import (
     ABSENT,
@@ -34,10 +31,11 @@ from tests.multiprocess.commit_order import (
     read_log,
     stored_titles,
 )
-from tests.multiprocess.history import TRANSPORT_ERROR, ReadKind
+from tests.multiprocess.history import ReadKind
+from tests.multiprocess.recorder import LIST_PAGE
+from tests.multiprocess.recorder import Recorder as BaseRecorder
+from tests.support.server import Server
 
-EVENTS = "/api/events"
-LIST_PAGE: Mapping[str, Any] = {"limit": 100}
 EPOCH = datetime(2025, 1, 1)  # before every event's date: a list from here shows them all
 
 
@@ -49,90 +47,47 @@ def list_queries(count: int) -> list[dict[str, Any]]:
     ]
 
 
-@dataclass
-class Recorder:
-    """Every write and read, timed with one clock in this process; titles unique per write."""
+class Recorder(BaseRecorder[str, Write, Read]):
+    """Versions are titles, unique to each write (``<label>.<serial>``)."""
 
-    writes: list[Write] = field(default_factory=list)
-    reads: list[Read] = field(default_factory=list)
-    origin: float = field(default_factory=time.monotonic)
-    _serial: itertools.count[int] = field(default_factory=itertools.count)
+    absent = ABSENT
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._serial = itertools.count()
 
     def title(self, label: str) -> str:
         return f"{label}.{next(self._serial)}"
 
+    def title_of(self, version: str) -> str:
+        return version
+
+    def version_of(self, title: object) -> str | None:
+        return title if isinstance(title, str) else None
+
+    def new_write(
+        self, event: str, version: str, via: str, sent: float, received: float, status: int
+    ) -> Write:
+        return Write(event, version, via, sent, received, status)
+
+    def new_read(
+        self,
+        event: str,
+        version: str | None,
+        via: str,
+        kind: ReadKind,
+        sent: float,
+        received: float,
+        status: int,
+        cache: str,
+    ) -> Read:
+        return Read(event, version, via, kind, sent, received, status, cache)
+
     async def create(self, api: Api, label: str = "created", day: int = 1) -> str:
-        title = self.title(label)
-        sent = time.monotonic()
-        response = await api.http.post(
-            EVENTS, json={"title": title, "date": f"2025-06-{day:02d}T12:00:00"}
-        )
-        received = time.monotonic()
-        assert response.status_code == 201, response.text
-        event: str = response.json()["id"]
-        self.writes.append(Write(event, title, api.name, sent, received, response.status_code))
-        return event
+        return await self.create_version(api, self.title(label), day)
 
     async def write(self, api: Api, event: str, label: str) -> Write:
-        title = self.title(label)
-        sent = time.monotonic()
-        try:
-            response = await api.http.patch(f"{EVENTS}/{event}", json={"title": title})
-            status = response.status_code
-        except httpx.TransportError:
-            status = TRANSPORT_ERROR
-        done = Write(event, title, api.name, sent, time.monotonic(), status)
-        self.writes.append(done)
-        return done
-
-    async def read_item(self, api: Api, event: str) -> Read:
-        sent = time.monotonic()
-        try:
-            response = await api.http.get(f"{EVENTS}/{event}")
-        except httpx.TransportError:
-            done = Read(event, None, api.name, "item", sent, time.monotonic(), TRANSPORT_ERROR)
-        else:
-            received = time.monotonic()
-            ok = response.status_code == 200
-            title = response.json()["title"] if ok else None
-            cache = response.headers.get("x-cache", "")
-            done = Read(event, title, api.name, "item", sent, received, response.status_code, cache)
-        self.reads.append(done)
-        return done
-
-    async def read_list(
-        self, api: Api, events: Sequence[str], params: Mapping[str, Any] = LIST_PAGE
-    ) -> list[Read]:
-        """One list page; one Read per tracked event (ABSENT if the page lacks it)."""
-        kind: ReadKind = "list"
-        sent = time.monotonic()
-        seen: dict[str, str] | None = None
-        cache = ""
-        try:
-            response = await api.http.get(EVENTS, params=dict(params))
-        except httpx.TransportError:
-            status = TRANSPORT_ERROR
-        else:
-            status = response.status_code
-            cache = response.headers.get("x-cache", "")
-            if status == 200:
-                seen = {e["id"]: e["title"] for e in response.json()}
-        received = time.monotonic()
-        done = [
-            Read(
-                e,
-                None if seen is None else seen.get(e, ABSENT),
-                api.name,
-                kind,
-                sent,
-                received,
-                status,
-                cache,
-            )
-            for e in events
-        ]
-        self.reads.extend(done)
-        return done
+        return await self.write_version(api, event, self.title(label))
 
     def judge(self, db: Path) -> Judgement:
         return judge(self.writes, self.reads, read_log(db))

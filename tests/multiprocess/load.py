@@ -10,26 +10,21 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
-
-import httpx
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from tests.multiprocess.cluster import Api
 from tests.multiprocess.history import (
     ABSENT,
-    TRANSPORT_ERROR,
     Read,
     ReadKind,
     Report,
     Write,
     check,
 )
+from tests.multiprocess.recorder import Recorder as BaseRecorder
 
-EVENTS = "/api/events"
 TITLE = re.compile(r"v(\d+)")
-LIST_PAGE: Mapping[str, Any] = {"limit": 100}
 
 
 def version_of(title: object) -> int | None:
@@ -41,87 +36,44 @@ def body(version: int, day: int = 1) -> dict[str, str]:
     return {"title": f"v{version}", "date": f"2025-06-{day:02d}T12:00:00"}
 
 
-@dataclass
-class Recorder:
-    """Every write and read, timed with one clock in this process."""
+class Recorder(BaseRecorder[int, Write, Read]):
+    """Versions are numbers, shown as titles ``v<N>``."""
 
-    writes: list[Write] = field(default_factory=list)
-    reads: list[Read] = field(default_factory=list)
-    origin: float = field(default_factory=time.monotonic)
+    absent = ABSENT
+
+    def title_of(self, version: int) -> str:
+        return f"v{version}"
+
+    def version_of(self, title: object) -> int | None:
+        return version_of(title)
+
+    def new_write(
+        self, event: str, version: int, via: str, sent: float, received: float, status: int
+    ) -> Write:
+        return Write(event, version, via, sent, received, status)
+
+    def new_read(
+        self,
+        event: str,
+        version: int | None,
+        via: str,
+        kind: ReadKind,
+        sent: float,
+        received: float,
+        status: int,
+        cache: str,
+    ) -> Read:
+        return Read(event, version, via, kind, sent, received, status, cache)
 
     def next_version(self, event: str) -> int:
         return 1 + max((w.version for w in self.writes if w.event == event), default=0)
 
     async def create(self, api: Api, day: int = 1) -> str:
-        sent = time.monotonic()
-        response = await api.http.post(EVENTS, json=body(0, day))
-        received = time.monotonic()
-        assert response.status_code == 201, response.text
-        event: str = response.json()["id"]
-        self.writes.append(Write(event, 0, api.name, sent, received, response.status_code))
-        return event
+        """An event at version 0."""
+        return await self.create_version(api, 0, day)
 
     async def write(self, api: Api, event: str, version: int) -> Write:
-        sent = time.monotonic()
-        try:
-            response = await api.http.patch(f"{EVENTS}/{event}", json={"title": f"v{version}"})
-            status = response.status_code
-        except httpx.TransportError:
-            status = TRANSPORT_ERROR
-        done = Write(event, version, api.name, sent, time.monotonic(), status)
-        self.writes.append(done)
-        return done
-
-    async def read_item(self, api: Api, event: str) -> Read:
-        sent = time.monotonic()
-        try:
-            response = await api.http.get(f"{EVENTS}/{event}")
-        except httpx.TransportError:
-            done = Read(event, None, api.name, "item", sent, time.monotonic(), TRANSPORT_ERROR)
-        else:
-            received = time.monotonic()
-            ok = response.status_code == 200
-            version = version_of(response.json().get("title")) if ok else None
-            cache = response.headers.get("x-cache", "")
-            done = Read(
-                event, version, api.name, "item", sent, received, response.status_code, cache
-            )
-        self.reads.append(done)
-        return done
-
-    async def read_list(
-        self, api: Api, events: Sequence[str], params: Mapping[str, Any] = LIST_PAGE
-    ) -> list[Read]:
-        """One list page; one Read per tracked event (ABSENT if the page lacks it)."""
-        kind: ReadKind = "list"
-        sent = time.monotonic()
-        try:
-            response = await api.http.get(EVENTS, params=dict(params))
-        except httpx.TransportError:
-            received, status, cache, seen = time.monotonic(), TRANSPORT_ERROR, "", None
-        else:
-            received, status = time.monotonic(), response.status_code
-            cache = response.headers.get("x-cache", "")
-            seen = (
-                {e["id"]: version_of(e["title"]) for e in response.json()}
-                if status == 200
-                else None
-            )
-        done = [
-            Read(
-                e,
-                None if seen is None else seen.get(e, ABSENT),
-                api.name,
-                kind,
-                sent,
-                received,
-                status,
-                cache,
-            )
-            for e in events
-        ]
-        self.reads.extend(done)
-        return done
+        return await self.write_version(api, event, version)
 
     def report(self) -> Report:
         return check(self.writes, self.reads)

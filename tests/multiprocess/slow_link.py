@@ -26,7 +26,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from tests.cli.helpers import ROOT, STOP_WITHIN, read_until
+from tests.support.server import ROOT, STOP_WITHIN, read_until
 
 
 @contextmanager

@@ -18,13 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.writers import install
-from tests.multiprocess.cluster import (
-    Api,
-    clients,
-    cluster,
-    server_env,
-    wait_for_workers,
-)
+from tests.multiprocess.cluster import Api, clients
 from tests.multiprocess.commit_order import Judgement
 from tests.multiprocess.hot_writes import (
     Hot,
@@ -40,6 +34,8 @@ from tests.multiprocess.hot_writes import (
 from tests.multiprocess.slow_link import slow_link
 from tests.multiprocess.test_sustained_load import worker_snapshots
 from tests.support.redis_server import RedisServer
+from tests.support.server import cluster, wait_for_workers
+from tests.support.settings import server_env
 
 HOT_EVENTS = 4
 RELAY = {"cache_relay_interval": 0.25}

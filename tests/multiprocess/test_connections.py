@@ -16,9 +16,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.cli.helpers import Server
-from tests.multiprocess.cluster import cluster, server_env
 from tests.support.redis_server import RedisServer
+from tests.support.server import Server, cluster
+from tests.support.settings import server_env
 
 HEADER_TIMEOUT = 2.0
 KEEPALIVE_TIMEOUT = 1

@@ -23,12 +23,14 @@ from pathlib import Path
 import orjson
 
 from eventapi.cache.guard import fence_for
-from tests.cli.helpers import Server
-from tests.multiprocess.cluster import Api, clients, serve, server_env, wait_for
+from tests.multiprocess.cluster import Api, clients
 from tests.multiprocess.history import Read
 from tests.multiprocess.load import Recorder, seed, version_of
 from tests.multiprocess.slow_link import link_process
+from tests.support.poll import eventually
 from tests.support.redis_server import RedisServer
+from tests.support.server import Server, serve
+from tests.support.settings import server_env
 
 RELAY_INTERVAL = 0.25
 FENCE = fence_for(RELAY_INTERVAL)
@@ -75,7 +77,7 @@ async def hit(recorder: Recorder, api: Api, event: str, version: int) -> None:
         read = await recorder.read_item(api, event)
         return read.cache == "HIT" and read.version == version
 
-    await wait_for(served, f"{api.name} serving v{version} from the cache", within=10.0)
+    await eventually(served, f"{api.name} serving v{version} from the cache", within=10.0)
 
 
 async def open_breaker(recorder: Recorder, api: Api, event: str) -> None:
@@ -86,7 +88,7 @@ async def open_breaker(recorder: Recorder, api: Api, event: str) -> None:
         health = await api.http.get("/health")
         return bool(health.json()["redis"] == "disconnected")
 
-    await wait_for(disconnected, f"{api.name}'s breaker open", within=10.0)
+    await eventually(disconnected, f"{api.name}'s breaker open", within=10.0)
 
 
 async def test_a_write_whose_invalidation_failed_is_acknowledged_only_past_the_fence(

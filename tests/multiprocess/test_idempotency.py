@@ -9,8 +9,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.multiprocess.cluster import kill, serve, server_env
 from tests.support.api import EVENTS, event
+from tests.support.server import kill, serve
+from tests.support.settings import server_env
 
 KEY = "retry-after-timeout-1"
 

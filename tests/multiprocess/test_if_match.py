@@ -16,17 +16,11 @@ from pathlib import Path
 
 import httpx
 
-from tests.multiprocess.cluster import (
-    STORE_OPERATIONS,
-    Api,
-    clients,
-    cluster,
-    metric,
-    scrape,
-    server_env,
-    wait_for,
-)
+from tests.multiprocess.cluster import STORE_OPERATIONS, Api, clients, metric, scrape
+from tests.support.poll import eventually
 from tests.support.redis_server import RedisServer
+from tests.support.server import cluster
+from tests.support.settings import server_env
 
 EVENTS = "/api/events"
 WRITERS = 8  # concurrent conditional writes, alternating between the two processes
@@ -147,7 +141,7 @@ async def test_writes_with_one_etag_through_two_processes_at_once_exactly_one_ap
                 async def all_checked() -> bool:
                     return await updates_started(apis) == before + WRITERS
 
-                await wait_for(all_checked, "every write past its If-Match check", within=5.0)
+                await eventually(all_checked, "every write past its If-Match check", within=5.0)
                 assert not any(w.done() for w in writes)
             responses = await asyncio.gather(*writes)
 

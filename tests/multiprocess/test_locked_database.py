@@ -13,18 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.multiprocess.cluster import (
-    STORE_OPERATIONS,
-    Api,
-    clients,
-    cluster,
-    metric,
-    scrape,
-    server_env,
-    wait_for,
-)
+from tests.multiprocess.cluster import STORE_OPERATIONS, Api, clients, metric, scrape
 from tests.multiprocess.load import Recorder, seed
+from tests.support.poll import eventually
 from tests.support.redis_server import RedisServer
+from tests.support.server import cluster
+from tests.support.settings import server_env
 
 PROMPT = 0.3  # a read that needs no write lock, while a write waits for one
 SLACK = 0.5  # on top of the store timeout, for a request bounded by it
@@ -76,7 +70,7 @@ async def patch_waiting_on_the_lock(api: Api, event: str, title: str) -> asyncio
     async def waiting() -> bool:
         return patch.done() or await updates_started(api) > before
 
-    await wait_for(waiting, "PATCH reached the store", within=1.0, step=0.005)
+    await eventually(waiting, "PATCH reached the store", within=1.0, step=0.005)
     return patch
 
 

@@ -22,7 +22,7 @@ import pytest
 
 from bench.writers import install
 from tests.multiprocess.cache_faults import BOOKKEEPING, ask, bookkeeping_key, eventapi
-from tests.multiprocess.cluster import Api, clients, cluster, server_env
+from tests.multiprocess.cluster import Api, clients
 from tests.multiprocess.hot_writes import (
     Hot,
     Recorder,
@@ -34,7 +34,10 @@ from tests.multiprocess.hot_writes import (
     warm,
 )
 from tests.multiprocess.slow_link import slow_link
+from tests.support.poll import eventually
 from tests.support.redis_server import RedisServer
+from tests.support.server import cluster
+from tests.support.settings import server_env
 
 # A relay pass every two seconds: an imported change stays pending about a second, and the
 # writes of the rounds meanwhile wait in the delivered set (something to lose). No write
@@ -164,12 +167,13 @@ async def test_flushdb_again_and_again_under_load_brings_back_nothing_old(
 
 async def read_until_hit(recorder: Recorder, api: Api, event: str, listed: list[str]) -> None:
     """The event and the list page both cached in Redis through ``api`` (bounded)."""
-    for _ in range(50):
+
+    async def both_hit() -> bool:
         item = await recorder.read_item(api, event)
         page = await recorder.read_list(api, listed)
-        if item.cache == page[0].cache == "HIT":
-            return
-    raise AssertionError(f"{api.name} never served event {event} from the cache")
+        return item.cache == page[0].cache == "HIT"
+
+    await eventually(both_hit, f"{api.name} serving event {event} from the cache", step=0)
 
 
 async def test_an_item_and_a_page_cached_before_a_retirement_stay_retired_when_the_epoch_is_lost(

@@ -23,9 +23,11 @@ import httpx
 
 from eventapi.ratelimit.rates import Rate
 from eventapi.ratelimit.shared import batch_size
-from tests.multiprocess.cluster import Api, clients, cluster, metric, scrape, server_env
+from tests.multiprocess.cluster import Api, clients, metric, scrape
 from tests.support.api import EVENTS, event
 from tests.support.redis_server import RedisServer
+from tests.support.server import cluster
+from tests.support.settings import server_env
 
 ERRORS = "eventapi_rate_limit_errors_total"
 # The limiter's Redis calls get a roomy budget here: these scenarios are about sharing, and

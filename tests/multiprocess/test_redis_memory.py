@@ -27,10 +27,8 @@ import pytest
 
 from bench.writers import install
 from tests.multiprocess.cache_faults import ask, eventapi, info, refuses_writes, used_memory
-from tests.multiprocess.cluster import Api, clients, cluster, server_env, wait_for
+from tests.multiprocess.cluster import Api, clients
 from tests.multiprocess.hot_writes import (
-    EVENTS,
-    LIST_PAGE,
     Hot,
     Recorder,
     assert_never_stale,
@@ -40,8 +38,12 @@ from tests.multiprocess.hot_writes import (
     seed,
     warm,
 )
+from tests.multiprocess.recorder import EVENTS, LIST_PAGE
 from tests.multiprocess.slow_link import slow_link
+from tests.support.poll import eventually
 from tests.support.redis_server import RedisServer
+from tests.support.server import cluster
+from tests.support.settings import server_env
 
 POLICIES = ["allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "noeviction"]
 SMALL = "2mb"  # an empty Redis takes about 1 MB, the two servers' connections 0.4 MB more
@@ -100,7 +102,7 @@ async def health_says_refusing(apis: Sequence[Api]) -> list[str]:
             )
 
         try:
-            await wait_for(refusing, f"/health of {api.name}", HEALTH_TELLS_WITHIN)
+            await eventually(refusing, f"/health of {api.name}", within=HEALTH_TELLS_WITHIN)
         except AssertionError:
             return f"{api.name}: {(await api.http.get('/health')).json()}"
         return None

@@ -12,20 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.multiprocess.cluster import (
-    BREAKER_GAUGE,
-    Api,
-    clients,
-    cluster,
-    kill,
-    metric,
-    scrape,
-    server_env,
-    wait_for,
-)
+from tests.multiprocess.cluster import BREAKER_GAUGE, Api, clients, metric, scrape
 from tests.multiprocess.history import Report
 from tests.multiprocess.load import Recorder, Workload, run, seed, warm
+from tests.support.poll import eventually
 from tests.support.redis_server import RedisServer
+from tests.support.server import cluster, kill
+from tests.support.settings import server_env
 
 STORE_TIMEOUT = 2.0  # the default, spelled out: the bound on a write during the outage
 BREAKER_RESET = 3.0  # the default, spelled out: recovery must not wait for the breaker
@@ -35,12 +28,13 @@ WATCH = 4.0  # seconds of reads after the thaw: long enough to see every breaker
 
 async def read_until_hit(recorder: Recorder, api: Api, event: str) -> None:
     """Item and list page both cached in Redis through ``api`` (bounded)."""
-    for _ in range(50):
+
+    async def both_hit() -> bool:
         item = await recorder.read_item(api, event)
         (page,) = await recorder.read_list(api, [event])
-        if item.cache == page.cache == "HIT":
-            return
-    raise AssertionError(f"{api.name} never served event {event} from the cache")
+        return item.cache == page.cache == "HIT"
+
+    await eventually(both_hit, f"{api.name} serving event {event} from the cache", step=0)
 
 
 async def watch(recorder: Recorder, apis: Sequence[Api], event: str, until: float) -> None:
@@ -245,7 +239,7 @@ async def test_after_a_redis_restart_both_processes_reconnect_and_stay_connected
                 return len(recorder.reads) >= 100
 
             try:
-                await wait_for(under_way, "light load under way", within=5.0)
+                await eventually(under_way, "light load under way", within=5.0)
                 killed = time.monotonic()
                 await asyncio.to_thread(redis_server.restart)
                 restarted = time.monotonic()

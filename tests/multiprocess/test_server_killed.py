@@ -14,8 +14,9 @@ from typing import Any
 
 import httpx
 
-from tests.multiprocess.cluster import kill, serve, server_env
 from tests.support.api import EVENTS, event
+from tests.support.server import kill, serve
+from tests.support.settings import server_env
 
 CREATORS = 16
 KILL_AFTER = 200  # acknowledged creates before the SIGKILL

@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from tests.cli.helpers import STOP_WITHIN, Server
-from tests.multiprocess.cluster import cluster, server_env
 from tests.multiprocess.test_locked_database import write_lock
 from tests.support.api import EVENTS, event
+from tests.support.poll import eventually
 from tests.support.redis_server import RedisServer
+from tests.support.server import STOP_WITHIN, Server, cluster
+from tests.support.settings import server_env
 
 IN_FLIGHT = 6
 WITHIN = 10.0  # seconds for each condition polled below
@@ -44,11 +45,8 @@ def server_side_queues(port: int) -> list[int]:
     return queues
 
 
-async def until(condition: str, check: object) -> None:
-    deadline = time.monotonic() + WITHIN
-    while not check():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"not within {WITHIN}s: {condition}"
-        await asyncio.sleep(0.02)
+async def until(condition: str, check: Callable[[], bool]) -> None:
+    await eventually(check, condition, within=WITHIN, step=0.02)
 
 
 def shutting_down(server: Server) -> int:
@@ -72,7 +70,7 @@ async def test_sigterm_lets_requests_in_flight_finish_then_exits(
                 ]
                 await until(
                     "every request read by a worker",
-                    lambda: (q := server_side_queues(port)) and len(q) >= IN_FLIGHT and not any(q),
+                    lambda: len(q := server_side_queues(port)) >= IN_FLIGHT and not any(q),
                 )
                 server.proc.send_signal(signal.SIGTERM)
                 await until("both workers shutting down", lambda: shutting_down(server) >= 2)

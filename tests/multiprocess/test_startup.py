@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.multiprocess.cluster import clients, cluster, server_env
+from tests.multiprocess.cluster import clients
 from tests.multiprocess.load import Recorder, seed
 from tests.support.redis_server import RedisServer
+from tests.support.server import cluster
+from tests.support.settings import server_env
 
 
 async def test_two_processes_started_at_once_on_a_new_database_both_serve(

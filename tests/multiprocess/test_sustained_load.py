@@ -13,20 +13,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from eventapi.cache.redis import hash_tag
-from tests.multiprocess.cluster import (
-    STORE_OPERATIONS,
-    Api,
-    clients,
-    cluster,
-    metric,
-    parse_metrics,
-    server_env,
-    wait_for_workers,
-)
+from tests.multiprocess.cluster import STORE_OPERATIONS, Api, clients, metric, parse_metrics
 from tests.multiprocess.history import Report
 from tests.multiprocess.load import Recorder, Workload, run, seed, warm
 from tests.support.redis_cluster import RedisClusterServers, keys_on
 from tests.support.redis_server import RedisServer
+from tests.support.server import cluster, wait_for_workers
+from tests.support.settings import server_env
 
 SECONDS = 6.0  # per scenario; every loop also has a count bound
 WRITES, READS = 200, 2000  # at least, through every process together

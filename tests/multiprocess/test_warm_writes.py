@@ -14,8 +14,10 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
-from tests.multiprocess.cluster import Api, clients, cluster, server_env
+from tests.multiprocess.cluster import Api, clients
 from tests.support.redis_server import RedisServer
+from tests.support.server import cluster
+from tests.support.settings import server_env
 
 EVENTS = "/api/events"
 ROUNDS = 40

@@ -18,8 +18,9 @@ from eventapi.ratelimit.local import LocalBuckets
 from eventapi.ratelimit.rates import PRODUCTION_WRITE_LIMIT, Policy, Rate, parse_rate, policies_for
 from eventapi.ratelimit.shared import LEASE_SECONDS, RedisTokens, SharedBuckets, batch_size
 from eventapi.settings import ApiKeys, Settings, key_digest
-from tests.support.app import serve
+from tests.support.app import run_app
 from tests.support.redis_server import RedisServer
+from tests.support.settings import app_settings
 from tests.support.timing import FakeClock
 
 KEY = "limit-key-0123456789abcdef"
@@ -91,7 +92,7 @@ def test_a_rate_reads_back_as_written() -> None:
 
 
 def settings(**fields: object) -> Settings:
-    return Settings(database_url="sqlite:///unused.db", **fields)  # type: ignore[arg-type]
+    return app_settings(**{"cache_url": None, **fields})
 
 
 def test_development_has_no_limits_by_default() -> None:
@@ -559,7 +560,8 @@ async def test_on_an_app_without_metrics_or_cache_the_limits_stay_in_process(
 
     caplog.set_level("INFO", logger="eventapi")
     install_limits(app, settings(rate_limit="1/hour"))
-    async with serve(app) as http:
+    async with run_app(app=app) as running:
+        http = running.http
         assert (await http.get("/x")).status_code == 200
         assert (await http.get("/x")).status_code == 429
     assert "rate limits per client: default 1/hour" in caplog.text

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from eventapi.events.schemas import EventFields, EventRead, fields_of
 from eventapi.storage.sqlite import SqliteEventStore
 from tests.contract.builders import event, query, stored
+from tests.support.poll import eventually
 
 
 def events(count: int) -> list[EventRead]:
@@ -135,10 +135,12 @@ async def test_writes_never_merge_the_search_index_the_store_does_in_the_backgro
         piled = index_segments(path)
         assert piled >= 40
         store._merging = asyncio.get_running_loop().create_task(store._merge_search())
-        deadline = time.monotonic() + 30.0  # a bound on the background work, not a timing
-        while index_segments(path) > piled // 4:
-            assert time.monotonic() < deadline, index_segments(path)
-            await asyncio.sleep(0.05)
+        await eventually(  # a bound on the background work, not a timing
+            lambda: index_segments(path) <= piled // 4,
+            "the search index merged",
+            within=30.0,
+            step=0.05,
+        )
         assert (await store.list(query(q="festival", limit=100))).total == 40
     finally:
         await store.close()

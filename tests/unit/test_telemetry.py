@@ -8,7 +8,7 @@ from opentelemetry import trace
 
 from eventapi import telemetry
 from eventapi.app import create_app
-from eventapi.settings import Settings
+from tests.support.settings import app_settings
 
 
 class ConfiguredTracerProvider:
@@ -32,6 +32,6 @@ def test_a_configured_provider_keeps_the_bridge_as_fastapi_ships_it(
 
 
 def test_the_app_is_built_with_the_decision() -> None:
-    app = create_app(Settings(database_url="sqlite:///unused.db", cache_url="none"))
+    app = create_app(app_settings(cache_url="none"))
 
     assert app._telemetry["tracing"] is False  # FastAPI's own record of the option
