@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 # The programs the tests drive, as command:Debian-package: throwaway Redis processes, and
-# Debian's Chromium with its driver (tests/browser). Installed with apt when missing (as
+# Debian's Chromium with its driver (tests/docs). Installed with apt when missing (as
 # root); otherwise named, and their tests skip (under CI the browser tests fail instead).
 SYSTEM_PACKAGES := redis-server:redis-server chromium:chromium chromedriver:chromium-driver
 

@@ -49,7 +49,7 @@ def cache_settings(tmp_path: Path, cache_url: str) -> Settings:
     # (correctly) degrade to BYPASS. The same for the relay: on a busy machine its pass
     # (behind those 1000 requests) can take longer than the 1 s fence of the default
     # interval, and the gate then (correctly) sends reads to the store. These tests are
-    # about correctness, not about the budget or the relay's pace (tests/multiprocess).
+    # about correctness, not about the budget or the relay's pace (tests/cache/processes).
     return app_settings(
         tmp_path / "events.db", cache_url=cache_url, cache_timeout=5.0, cache_relay_interval=5.0
     )

@@ -24,6 +24,8 @@ from eventapi.changes import Change
 from tests.cache.helpers import cache_anew, private_cache
 from tests.support.redis_server import RedisServer
 
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
+
 ITEM = CacheKey("item:a")
 OTHER = CacheKey("item:b")
 PAGE = CacheKey("list:0123", is_list=True)

@@ -15,6 +15,8 @@ from eventapi.http.access import OPEN_WARNING
 from tests.support.api import EVENTS, event
 from tests.support.server import EVENTAPI, PYTHON, free_port, run, serve
 
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
+
 KEY = "serve-key-0123456789abcdef"
 OLD_KEY = "serve-old-key-0123456789ab"
 WRONG = "serve-wrong-0123456789abcd"

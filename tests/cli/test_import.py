@@ -29,12 +29,14 @@ from eventapi.transfer.formats import COLUMNS, FileError, Format, element_lines,
 from eventapi.transfer.importer import plan, write
 from eventapi.transfer.progress import Progress
 from eventapi.transfer.rows import Checked, ImportRow, check
-from tests.multiprocess.cluster import STORE_OPERATIONS, Api, metric, scrape
 from tests.support.api import MUSIC_FESTIVAL
+from tests.support.cluster import STORE_OPERATIONS, Api, metric, scrape
 from tests.support.poll import eventually
 from tests.support.redis_server import RedisServer
 from tests.support.server import EVENTAPI, free_port, read_until, run, serve
 from tests.support.settings import clean_env, server_env
+
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
 
 Row = dict[str, Any]
 EXTENSION = {"json": "json", "jsonl": "jsonl", "csv": "csv"}

@@ -13,6 +13,8 @@ import pytest
 from tests.support.api import EVENTS, event
 from tests.support.server import serve
 
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
+
 
 @pytest.fixture
 def server_env(env: dict[str, str]) -> dict[str, str]:

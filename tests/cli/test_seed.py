@@ -15,6 +15,8 @@ from eventapi.storage.factory import open_store
 from tests.support.api import MUSIC_FESTIVAL
 from tests.support.server import EVENTAPI, MAIN, PYTHON, SEED_DB, free_port, read_until, run
 
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
+
 INSERTED = re.compile(r"Inserted (\d+) sample events \((\d+) already present\)")
 HOLDS = re.compile(r"holds (\d+) events")
 DELETED = re.compile(r"Deleted (\d+) events")

@@ -13,6 +13,8 @@ from eventapi.events.samples import SAMPLE_EVENTS
 from tests.support.api import CURL_BODY, MUSIC_FESTIVAL, PYTHON_BODY
 from tests.support.server import PYTHON, SEED_DB, Server, free_port, main_py, port_is_free, run
 
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
+
 
 def assert_stopped_cleanly(server: Server, sig: signal.Signals) -> None:
     code = server.stop(sig)

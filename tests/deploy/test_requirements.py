@@ -16,6 +16,8 @@ from tests.deploy.files import ROOT
 from tests.support.server import free_port, main_py
 from tests.support.settings import clean_env
 
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
+
 INSTALL_WITHIN = 240  # seconds for pip: a hung index fails, it does not hang CI
 
 

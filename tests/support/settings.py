@@ -20,7 +20,7 @@ DB_NAME = "app.db"
 # What a server process started by the tests runs with unless told otherwise (``quiet``):
 # logs at warning, and room for many list queries from 127.0.0.1 (the load of the system
 # tests stands for many clients, all on 127.0.0.1, and they judge what reads return, not
-# how many are admitted: tests/api/test_admission.py covers admission).
+# how many are admitted: tests/ratelimit/test_admission.py covers admission).
 QUIET: Mapping[str, object] = {
     "log_level": "warning",
     "list_queries_per_process": 1000,
