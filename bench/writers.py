@@ -68,7 +68,7 @@ def install(database: Path) -> None:
 def committed_titles(database: Path) -> list[tuple[str, str]]:
     """(id, title written) of every committed insert or title update since ``install``, in
     commit order. Read-only: the servers may still be running. (The multi-process tests
-    judge their histories with it too: tests/multiprocess/commit_order.py.)"""
+    judge their histories with it too: tests/cache/processes/commit_order.py.)"""
     uri = f"{database.resolve().as_uri()}?mode=ro"
     with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=30.0)) as db:
         rows = db.execute(f"SELECT event_id, title FROM {SIDE_TABLE} ORDER BY position")

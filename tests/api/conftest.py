@@ -4,12 +4,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from starlette.types import ASGIApp
 
-from eventapi.app import create_app
 from eventapi.events.store import EventStore
 from eventapi.settings import Settings
-from tests.support.app import http_client, injected, run_app, serve, started
+from tests.support.app import RunningApp, run_app
 from tests.support.flaky import FlakyStore
 from tests.support.gated_store import GatedStore
 
@@ -23,25 +21,23 @@ def flaky(store: EventStore) -> FlakyStore:
 @pytest.fixture
 async def flaky_app(
     flaky: FlakyStore, settings: Settings, fast_path: bool
-) -> AsyncIterator[ASGIApp]:
+) -> AsyncIterator[RunningApp]:
     """The real app over ``flaky``, its lifespan started."""
-    app = create_app(settings, store=injected(flaky), fast_path=fast_path)
-    async with started(app) as asgi:
-        yield asgi
+    async with run_app(settings, flaky, fast_path=fast_path) as running:
+        yield running
 
 
 @pytest.fixture
-async def flaky_client(flaky_app: ASGIApp) -> AsyncIterator[httpx.AsyncClient]:
-    async with http_client(flaky_app) as http:
-        yield http
+def flaky_client(flaky_app: RunningApp) -> httpx.AsyncClient:
+    return flaky_app.http
 
 
 @pytest.fixture
 async def app_client(settings: Settings, fast_path: bool) -> AsyncIterator[httpx.AsyncClient]:
     """The app exactly as configured by ``settings`` (its own SQLite file), not parametrised
     by store: for behaviour that does not depend on the store backend."""
-    async with serve(create_app(settings, fast_path=fast_path)) as http:
-        yield http
+    async with run_app(settings, fast_path=fast_path) as running:
+        yield running.http
 
 
 @pytest.fixture

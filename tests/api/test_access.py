@@ -15,10 +15,11 @@ import pytest
 
 from eventapi.app import create_app
 from eventapi.http.access import OPEN_WARNING, AccessRefused
-from eventapi.settings import ApiKeys, Settings
+from eventapi.settings import Settings
 from tests.api.helpers import PROBLEM_JSON, assert_problem
 from tests.support.api import EVENTS, MISSING_ID, event, item
-from tests.support.app import http_client, lifespan, serve
+from tests.support.app import run_app
+from tests.support.settings import app_settings
 
 KEY = "current-key-0123456789abcdef"
 OLD_KEY = "previous-key-fedcba9876543210"  # still configured: a rotation in progress
@@ -51,27 +52,22 @@ DOCS = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
 
 
 def access_settings(tmp_path: Path, keys: str = f"{KEY}, {OLD_KEY}", **extra: Any) -> Settings:
-    return Settings(
-        database_url=f"sqlite:///{tmp_path}/app.db",
-        cache_url="memory://",
-        api_keys=ApiKeys.parse(keys),
-        **extra,
-    )
+    return app_settings(tmp_path, api_keys=keys, **extra)
 
 
 @pytest.fixture
 async def keyed(tmp_path: Path, fast_path: bool) -> AsyncIterator[httpx.AsyncClient]:
     """The app with two keys (a rotation in progress) and public reads."""
-    async with serve(create_app(access_settings(tmp_path), fast_path=fast_path)) as http:
-        yield http
+    async with run_app(access_settings(tmp_path), fast_path=fast_path) as running:
+        yield running.http
 
 
 @pytest.fixture
 async def private(tmp_path: Path, fast_path: bool) -> AsyncIterator[httpx.AsyncClient]:
     """The app with keys and EVENTAPI_PUBLIC_READS=false."""
     settings = access_settings(tmp_path, public_reads=False)
-    async with serve(create_app(settings, fast_path=fast_path)) as http:
-        yield http
+    async with run_app(settings, fast_path=fast_path) as running:
+        yield running.http
 
 
 async def seeded(http: httpx.AsyncClient) -> str:
@@ -204,14 +200,14 @@ async def test_without_keys_the_api_is_open(
 ) -> None:
     settings = access_settings(tmp_path, keys="")
     with caplog.at_level(logging.WARNING, logger="eventapi"):
-        app = create_app(settings)
-        async with serve(app) as http:
+        async with run_app(settings) as running:
+            http = running.http
             created = await http.post(EVENTS, json=event("Open"))
             assert created.status_code == 201
             assert (await http.delete(item(created.json()["id"]))).status_code == 200
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert warnings == [OPEN_WARNING]
-    assert "securitySchemes" not in app.openapi().get("components", {})
+    assert "securitySchemes" not in running.app.openapi().get("components", {})
 
 
 async def test_private_reads_without_keys_warn_that_reads_are_open_too(
@@ -239,7 +235,8 @@ def test_production_without_keys_refuses_to_start(tmp_path: Path) -> None:
 
 async def test_production_with_keys_starts(tmp_path: Path) -> None:
     settings = access_settings(tmp_path, env="production")
-    async with serve(create_app(settings)) as http:
+    async with run_app(settings) as running:
+        http = running.http
         assert (await http.get("/health")).status_code == 200
         assert_unauthorized(await http.post(EVENTS, json=event()))
         assert (await http.post(EVENTS, json=event(), headers=AUTH)).status_code == 201
@@ -250,8 +247,8 @@ async def test_no_key_is_ever_logged_or_kept(
 ) -> None:
     settings = access_settings(tmp_path, public_reads=False)
     with caplog.at_level(logging.DEBUG):
-        app = create_app(settings)
-        async with lifespan(app) as (asgi, runtime), http_client(asgi) as http:
+        async with run_app(settings) as running:
+            http = running.http
             event_id = await seeded(http)
             for key in KEYS:
                 for headers in ({"X-API-Key": key}, {"Authorization": f"Bearer {key}"}):
@@ -263,7 +260,7 @@ async def test_no_key_is_ever_logged_or_kept(
     for key in KEYS:
         assert key not in text
     # Only digests are kept: nothing reachable from the settings the app holds shows a key.
-    held = runtime.settings
+    held = running.held_settings
     assert held.api_keys.digests == tuple(
         hashlib.sha256(key.encode()).digest() for key in (KEY, OLD_KEY)
     )
@@ -356,7 +353,8 @@ async def cors(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = access_settings(
         tmp_path, public_reads=False, cors_origins=f"{ORIGIN},http://localhost:3000"
     )
-    async with serve(create_app(settings)) as http:
+    async with run_app(settings) as running:
+        http = running.http
         yield http
 
 
@@ -402,7 +400,8 @@ async def test_cors_actual_requests(cors: httpx.AsyncClient) -> None:
 
 async def test_cors_any_origin(tmp_path: Path) -> None:
     settings = access_settings(tmp_path, cors_origins="*")
-    async with serve(create_app(settings)) as http:
+    async with run_app(settings) as running:
+        http = running.http
         response = await http.options(EVENTS, headers=preflight("POST", "https://any.example"))
         assert response.status_code == 200
         assert response.headers["access-control-allow-origin"] == "*"
@@ -411,7 +410,8 @@ async def test_cors_any_origin(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("keys", ["", f"{KEY}"])
 async def test_no_cross_origin_access_by_default(tmp_path: Path, keys: str) -> None:
-    async with serve(create_app(access_settings(tmp_path, keys=keys))) as http:
+    async with run_app(access_settings(tmp_path, keys=keys)) as running:
+        http = running.http
         response = await http.options(EVENTS, headers=preflight("POST"))
         assert response.status_code == 405
         read = await http.get(EVENTS, headers={"Origin": ORIGIN})

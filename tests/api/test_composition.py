@@ -17,7 +17,7 @@ from eventapi.http.limits import RateLimits
 from eventapi.http.observe import ObserveMiddleware
 from eventapi.runtime import Runtime
 from eventapi.settings import Settings
-from tests.support.app import lifespan
+from tests.support.app import run_app
 from tests.support.redis_server import RedisServer
 
 
@@ -70,7 +70,7 @@ async def test_the_lifespan_opens_the_rate_limits_redis_and_closes_it(
     tokens = limits.tokens
     assert tokens is not None
     assert not tokens.ready()  # nothing opened before the lifespan
-    async with lifespan(app):
+    async with run_app(app=app):
         assert tokens.ready()
     assert not tokens.ready()  # closed with the app
 

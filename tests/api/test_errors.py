@@ -7,11 +7,10 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-from starlette.types import ASGIApp
 
 from tests.api.helpers import assert_problem, total
 from tests.support.api import EVENTS, MISSING_ID, create, event
-from tests.support.app import http_client
+from tests.support.app import RunningApp
 from tests.support.flaky import FlakyStore
 
 MALFORMED_IDS = [
@@ -281,7 +280,7 @@ async def test_405_allow_header_lists_every_supported_method(
 
 
 async def test_unexpected_store_error_is_500_without_its_message(
-    flaky: FlakyStore, flaky_app: ASGIApp, flaky_client: httpx.AsyncClient
+    flaky: FlakyStore, flaky_app: RunningApp, flaky_client: httpx.AsyncClient
 ) -> None:
     created = await create(flaky_client)
     flaky.error = RuntimeError("sqlite3 pymongo internal detail at /srv/app/db.py line 12")
@@ -289,7 +288,7 @@ async def test_unexpected_store_error_is_500_without_its_message(
 
     # Starlette re-raises an unhandled exception after sending the 500 (so that servers
     # log it); this client only looks at the response.
-    async with http_client(flaky_app, raise_app_exceptions=False) as http:
+    async with flaky_app.client(raise_app_exceptions=False) as http:
         response = await http.get(f"{EVENTS}/{created['id']}")
 
     problem = assert_problem(response, 500)

@@ -112,7 +112,7 @@ async def test_an_invalid_query_is_never_learned(
             response = await running.http.get(f"{EVENTS}?{query}")
             assert response.status_code == 422
             assert response.headers["content-type"] == "application/problem+json"
-        assert len(running.runtime.known_queries) == 0
+        assert len(running.known_queries) == 0
 
 
 def test_known_queries_are_bounded_and_forget_the_oldest_first() -> None:

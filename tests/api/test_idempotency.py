@@ -14,12 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from eventapi.app import create_app
 from eventapi.events.store import Saved
 from eventapi.settings import ApiKeys, Settings
 from tests.api.helpers import assert_problem, total
 from tests.support.api import EVENTS, event, item
-from tests.support.app import serve
+from tests.support.app import run_app
 from tests.support.gated_store import GatedStore
 
 HANG_GUARD = 30.0  # only stops a broken test from hanging; a passing run never waits on it
@@ -153,7 +152,8 @@ async def two_keys(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         cache_url="memory://",
         api_keys=ApiKeys.parse(f"{KEY_A},{KEY_B}"),
     )
-    async with serve(create_app(settings)) as http:
+    async with run_app(settings) as running:
+        http = running.http
         yield http
 
 

@@ -25,10 +25,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventapi.app import create_app
-from eventapi.settings import ApiKeys, Settings
+from eventapi.settings import Settings
 from tests.support.api import EVENTS
-from tests.support.app import serve
+from tests.support.app import run_app
+from tests.support.settings import app_settings
 
 KEY = "contract-key-0123456789"
 SEEDED = 4
@@ -56,11 +56,10 @@ PER_REQUEST = frozenset({"x-request-id"})
 BODY_LIMIT = 2048
 
 
-def app_settings(db: Path) -> Settings:
-    return Settings(
-        database_url=f"sqlite:///{db}",
-        cache_url="memory://",
-        api_keys=ApiKeys.parse(KEY),
+def contract_settings(db: Path) -> Settings:
+    return app_settings(
+        db,
+        api_keys=KEY,
         max_body_bytes=BODY_LIMIT,
         # No relay pass during the run: each cache changes only by the requests it is sent.
         cache_relay_interval=60,
@@ -87,7 +86,8 @@ class Seeded:
 @pytest.fixture
 async def seeded(tmp_path: Path) -> Seeded:
     db = tmp_path / "seeded.db"
-    async with serve(create_app(app_settings(db))) as http:
+    async with run_app(contract_settings(db)) as running:
+        http = running.http
         ids = []
         for n in range(SEEDED):
             body = {
@@ -113,8 +113,8 @@ async def new_pair(seeded: Seeded) -> AsyncIterator[Pair]:
         for fast_path in (True, False):
             db = folder / f"fast-path-{fast_path}.db"
             shutil.copyfile(seeded.db, db)
-            app = create_app(app_settings(db), fast_path=fast_path)
-            clients.append(await stack.enter_async_context(serve(app)))
+            running = run_app(contract_settings(db), fast_path=fast_path)
+            clients.append((await stack.enter_async_context(running)).http)
         yield Pair(clients[0], clients[1], seeded.ids, [])
 
 

@@ -33,8 +33,7 @@ def request_lines(
     running: RunningApp, capsys: pytest.CaptureFixture[str]
 ) -> list[dict[str, object]]:
     """The request lines so far: written now, not when the batch would be (logs.RequestLog)."""
-    assert running.runtime.request_log is not None
-    running.runtime.request_log.flush()
+    running.request_log.flush()
     err = capsys.readouterr().err
     return [
         line

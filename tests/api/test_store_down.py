@@ -11,14 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
-from eventapi.app import create_app
 from eventapi.events.store import EventStore
 from eventapi.settings import Settings
 from eventapi.storage.mongo import MongoEventStore
 from tests.api.helpers import assert_problem
 from tests.support.api import EVENTS, MISSING_ID, create, event
-from tests.support.app import serve
+from tests.support.app import run_app
 from tests.support.flaky import FlakyStore
+from tests.support.settings import app_settings
 
 BOUND = 3.0  # seconds; the only timing in these tests: a hang must fail, not block the run
 
@@ -101,12 +101,12 @@ async def test_real_mongodb_client_with_no_server_answers_503(dead_port: int) ->
         finally:
             await store.close()
 
-    settings = Settings(database_url=url, store_timeout=0.3, cache_url="memory://")
-    app = create_app(settings, store=unreachable_mongo)
+    settings = app_settings(database_url=url, store_timeout=0.3)
     # Each step is bounded, and so is the whole (start-up, requests and shut-down).
     async with asyncio.timeout(4 * BOUND), AsyncExitStack() as stack:
         async with asyncio.timeout(BOUND):
-            http = await stack.enter_async_context(serve(app))  # start-up succeeds
+            running = run_app(settings, opener=unreachable_mongo)
+            http = (await stack.enter_async_context(running)).http  # start-up succeeds
 
         async with asyncio.timeout(BOUND):
             listed = await http.get(EVENTS)

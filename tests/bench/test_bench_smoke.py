@@ -6,9 +6,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from bench.results import ALWAYS, NEEDS_REDIS, label
 from bench.server import REDIS_SERVER
 from tests.bench.quick import run_report
+
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
 
 
 def test_quick_bench_writes_every_scenario(tmp_path: Path) -> None:

@@ -14,6 +14,8 @@ from bench.loadgen import LoadGenerator, run_load
 from bench.pinning import Pinning
 from bench.stats import percentile
 
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
+
 
 @pytest.fixture(scope="module")
 def floor_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:

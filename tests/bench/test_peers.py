@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from bench import peers
 from bench.seed import generate, seed_file
 from eventapi.events.schemas import EventRead
-from tests.support.app import serve
+from tests.support.app import run_app
 from tests.support.redis_server import REDIS_SERVER, RedisServer
 
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
@@ -55,7 +55,8 @@ async def test_a_miss_fills_redis_and_a_hit_needs_no_store(
     app = factory()
     assert isinstance(app, FastAPI)
     event = configured[2]
-    async with serve(app) as http:
+    async with run_app(app=app) as running:
+        http = running.http
         assert (await http.get("/health")).status_code == 200
         first = await http.get(f"/api/events/{event.id}")
         assert first.status_code == 200
@@ -76,8 +77,8 @@ async def test_the_tutorial_sets_a_time_to_live(
     configured: list[EventRead], redis_server: RedisServer
 ) -> None:
     event = configured[0]
-    async with serve(peers.tutorial_app()) as http:
-        assert (await http.get(f"/api/events/{event.id}")).status_code == 200
+    async with run_app(app=peers.tutorial_app()) as running:
+        assert (await running.http.get(f"/api/events/{event.id}")).status_code == 200
     ttl = redis_server.command("TTL", f"event:{event.id}")
     assert 0 < int(ttl.strip().lstrip(b":")) <= peers.TTL
 

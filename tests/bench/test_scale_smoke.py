@@ -8,7 +8,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.bench.quick import run_report
+
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
 
 
 def row(text: str, start: str) -> list[str]:

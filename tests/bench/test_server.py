@@ -19,6 +19,8 @@ from bench.pinning import Pinning
 from eventapi.http.connections import PROTOCOL
 from eventapi.settings import Settings
 
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
+
 UNPINNED = Pinning.plan(enabled=False)
 DEFAULTS = Settings.model_fields  # what `eventapi serve` passes when nothing is set
 

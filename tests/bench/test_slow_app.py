@@ -19,7 +19,7 @@ from eventapi.events.samples import SAMPLE_EVENTS
 from eventapi.events.schemas import EventCreate, EventQuery
 from eventapi.events.store import EventStore
 from eventapi.storage.sqlite import SqliteEventStore
-from tests.support.app import http_client, lifespan
+from tests.support.app import run_app
 
 T = TypeVar("T")
 DELAY = 0.05
@@ -81,9 +81,10 @@ async def test_slow_app_serves_the_configured_store_with_the_delay(
     for name, value in app_env(tmp_path / "app.db", "none", DELAY).items():
         monkeypatch.setenv(name, value)
     app = slow_app()
-    async with lifespan(app) as (asgi, runtime), http_client(asgi) as http:
-        assert isinstance(runtime.store, DelayedStore)
-        assert runtime.store.delay == DELAY
+    async with run_app(app=app) as running:
+        http = running.http
+        assert isinstance(running.store, DelayedStore)
+        assert running.store.delay == DELAY
         response, took = await timed(http.get(f"/api/events/{SAMPLE_EVENTS[1].id}"))
     assert response.status_code == 404
     assert took >= DELAY

@@ -22,6 +22,7 @@ from tests.support.backends import open_backend
 from tests.support.gated_store import GatedStore
 from tests.support.redis_cluster import RedisClusterServers
 from tests.support.redis_server import RedisServer
+from tests.support.settings import app_settings
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -48,12 +49,9 @@ def cache_settings(tmp_path: Path, cache_url: str) -> Settings:
     # (correctly) degrade to BYPASS. The same for the relay: on a busy machine its pass
     # (behind those 1000 requests) can take longer than the 1 s fence of the default
     # interval, and the gate then (correctly) sends reads to the store. These tests are
-    # about correctness, not about the budget or the relay's pace (tests/multiprocess).
-    return Settings(
-        database_url=f"sqlite:///{tmp_path}/events.db",
-        cache_url=cache_url,
-        cache_timeout=5.0,
-        cache_relay_interval=5.0,
+    # about correctness, not about the budget or the relay's pace (tests/cache/processes).
+    return app_settings(
+        tmp_path / "events.db", cache_url=cache_url, cache_timeout=5.0, cache_relay_interval=5.0
     )
 
 

@@ -1,5 +1,5 @@
 """A full Redis (maxmemory, noeviction: Redis's default policy) refuses what would add to it,
-and never what retires an entry (cache/redis.py, _BOOKKEEPING).
+and never what retires an entry (cache/redis/scripts.py, BOOKKEEPING).
 
 Each test fills a private redis-server with junk until it refuses a SET, then lowers its
 maxmemory below what it holds, so it stays full whatever the test's own keys weigh. The
@@ -23,6 +23,8 @@ from eventapi.cache.redis import RedisCache
 from eventapi.changes import Change
 from tests.cache.helpers import cache_anew, private_cache
 from tests.support.redis_server import RedisServer
+
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
 
 ITEM = CacheKey("item:a")
 OTHER = CacheKey("item:b")

@@ -3,8 +3,8 @@ node: detected as a cluster, used as one (every call routed to the node serving 
 namespace's slot), and recovering from that node's restart like from a single Redis's.
 
 One private three-master cluster serves the whole module (``redis_cluster``: every node up
-and empty for each test). The contract suites (tests/contract/test_cache*.py), the stampede
-and two-app tests here, and tests/multiprocess/test_sustained_load.py run on it too.
+and empty for each test). The contract suites (tests/cache/test_contract*.py), the stampede
+and two-app tests here, and tests/cache/processes/test_sustained_load.py run on it too.
 """
 
 from __future__ import annotations
@@ -29,26 +29,24 @@ from eventapi.metrics import Metrics
 from eventapi.ratelimit.rates import Rate
 from eventapi.ratelimit.shared import RedisTokens
 from eventapi.settings import Settings
-from tests.api.test_rate_limit import ADDRESS, OTHER_ADDRESS, two_apps_share_three_writes_an_hour
-from tests.faults.helpers import health, read_until_hit, replace, wait_for_redis
+from tests.cache.faults.helpers import health, read_until_hit, replace, wait_for_redis
+from tests.ratelimit.test_app import ADDRESS, OTHER_ADDRESS, two_apps_share_three_writes_an_hour
+from tests.ratelimit.test_parts import grants_up_to_the_room_left
 from tests.support.api import create, item
 from tests.support.app import run_app
 from tests.support.backends import open_backend
 from tests.support.redis_cluster import RedisClusterServers, keys_on
 from tests.support.redis_server import RedisServer, free_port
+from tests.support.settings import app_settings
 from tests.support.timing import FakeClock
-from tests.unit.test_rate_limit import grants_up_to_the_room_left
 
 ITEM = item_key("c" * 24)
 LEASE_MS = 60_000
 
 
 def cache_settings(tmp_path: Path, url: str, **fields: Any) -> Settings:
-    return Settings(
-        database_url=f"sqlite:///{tmp_path}/app.db",
-        cache_url=url,
-        cache_namespace=f"cluster-{uuid.uuid4().hex[:8]}",
-        **fields,
+    return app_settings(
+        tmp_path, cache_url=url, cache_namespace=f"cluster-{uuid.uuid4().hex[:8]}", **fields
     )
 
 
@@ -102,6 +100,7 @@ async def test_a_single_redis_is_used_as_one(redis_server: RedisServer, tmp_path
         await round_trip(cache)
 
 
+@pytest.mark.system  # starts redis-server
 async def test_a_redis_refusing_info_is_used_as_one(tmp_path: Path) -> None:
     """INFO refused (renamed away here; a proxy may refuse it): nothing says "cluster", and
     one Redis it is. The scripts declare every key, so whatever routes behind it can."""

@@ -383,6 +383,7 @@ async def test_the_guard_bounds_every_call_through_its_deadline(
 # --- what the URL says ----------------------------------------------------------------------
 
 
+@pytest.mark.system  # starts redis-server
 async def test_auth_select_and_client_name_from_the_url(tmp_path: Path) -> None:
     server = RedisServer(tmp_path, extra_args=["--requirepass", "s3cret"]).start()
     base = f"127.0.0.1:{server.port}"
@@ -410,6 +411,7 @@ async def test_auth_select_and_client_name_from_the_url(tmp_path: Path) -> None:
         server.stop()
 
 
+@pytest.mark.system  # starts redis-server
 async def test_unix_socket(tmp_path: Path) -> None:
     path = tmp_path / "redis.sock"
     server = RedisServer(tmp_path, extra_args=["--unixsocket", str(path)]).start()
@@ -444,6 +446,7 @@ def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
     return ca, cert, key
 
 
+@pytest.mark.system  # starts redis-server
 async def test_tls_with_the_certificate_checked(tmp_path: Path) -> None:
     ca, cert, key = make_certificates(tmp_path)
     port = free_port()

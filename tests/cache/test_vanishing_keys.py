@@ -1,5 +1,5 @@
 """Any key of the cache may vanish (eviction, DEL, FLUSHDB): a lost epoch or generation must
-never make a retired entry current again (cache/redis.py, key layout).
+never make a retired entry current again (cache/redis/cache.py, key layout).
 
 The scenario the old counters failed: an entry is filled, retired (a write, or everything
 retired), and then the key that retired it is lost. Read as 0 and counted up again, the

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import clean_env
+from tests.support.settings import clean_env
 
 
 @pytest.fixture

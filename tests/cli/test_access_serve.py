@@ -12,9 +12,10 @@ import httpx
 import pytest
 
 from eventapi.http.access import OPEN_WARNING
-from tests.cli.helpers import EVENTAPI, PYTHON, free_port, run
-from tests.multiprocess.cluster import serve
 from tests.support.api import EVENTS, event
+from tests.support.server import EVENTAPI, PYTHON, free_port, run, serve
+
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
 
 KEY = "serve-key-0123456789abcdef"
 OLD_KEY = "serve-old-key-0123456789ab"

@@ -29,18 +29,14 @@ from eventapi.transfer.formats import COLUMNS, FileError, Format, element_lines,
 from eventapi.transfer.importer import plan, write
 from eventapi.transfer.progress import Progress
 from eventapi.transfer.rows import Checked, ImportRow, check
-from tests.cli.helpers import EVENTAPI, clean_env, free_port, read_until, run
-from tests.multiprocess.cluster import (
-    STORE_OPERATIONS,
-    Api,
-    metric,
-    scrape,
-    serve,
-    server_env,
-    wait_for,
-)
 from tests.support.api import MUSIC_FESTIVAL
+from tests.support.cluster import STORE_OPERATIONS, Api, metric, scrape
+from tests.support.poll import eventually
 from tests.support.redis_server import RedisServer
+from tests.support.server import EVENTAPI, free_port, read_until, run, serve
+from tests.support.settings import clean_env, server_env
+
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
 
 Row = dict[str, Any]
 EXTENSION = {"json": "json", "jsonl": "jsonl", "csv": "csv"}
@@ -553,7 +549,7 @@ async def test_a_server_with_its_own_cache_serves_the_import_within_a_relay_pass
                 page = await http.get("/api/events", params={"category": "music"})
                 return item.status_code == 200 and page.headers["x-total-count"] == "2"
 
-            await wait_for(fresh, "the imported events served", within=5.0)
+            await eventually(fresh, "the imported events served", within=5.0)
 
 
 @pytest.mark.parametrize("holding", [0, 1], ids=["empty", "holding-events"])

@@ -10,8 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.multiprocess.cluster import serve
 from tests.support.api import EVENTS, event
+from tests.support.server import serve
+
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
 
 
 @pytest.fixture

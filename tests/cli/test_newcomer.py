@@ -10,7 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.cli.helpers import EVENTAPI, ROOT, clean_env, free_port, main_py, run
+import pytest
+
+from tests.support.server import EVENTAPI, ROOT, free_port, main_py, run
+from tests.support.settings import clean_env
+
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
 
 
 def test_main_py_before_the_dependencies_are_installed_says_what_to_run(tmp_path: Path) -> None:

@@ -12,8 +12,10 @@ import pytest
 from eventapi.events.samples import SAMPLE_EVENTS
 from eventapi.settings import Settings
 from eventapi.storage.factory import open_store
-from tests.cli.helpers import EVENTAPI, MAIN, PYTHON, SEED_DB, free_port, read_until, run
 from tests.support.api import MUSIC_FESTIVAL
+from tests.support.server import EVENTAPI, MAIN, PYTHON, SEED_DB, free_port, read_until, run
+
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
 
 INSERTED = re.compile(r"Inserted (\d+) sample events \((\d+) already present\)")
 HOLDS = re.compile(r"holds (\d+) events")

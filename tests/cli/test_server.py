@@ -10,8 +10,10 @@ import httpx
 import pytest
 
 from eventapi.events.samples import SAMPLE_EVENTS
-from tests.cli.helpers import PYTHON, SEED_DB, Server, free_port, main_py, port_is_free, run
 from tests.support.api import CURL_BODY, MUSIC_FESTIVAL, PYTHON_BODY
+from tests.support.server import PYTHON, SEED_DB, Server, free_port, main_py, port_is_free, run
+
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
 
 
 def assert_stopped_cleanly(server: Server, sig: signal.Signals) -> None:

@@ -26,7 +26,6 @@ from pathlib import Path, PurePosixPath
 import httpx
 import pytest
 
-from tests.cli.helpers import STOP_WITHIN, Server, free_port
 from tests.deploy.files import (
     ROOT,
     DockerIgnore,
@@ -37,8 +36,10 @@ from tests.deploy.files import (
     final_stage,
     health_command,
 )
+from tests.support.server import STOP_WITHIN, Server, free_port
 
-pytestmark = pytest.mark.network
+# One worker builds the image (module fixture) for every test of this module, not each.
+pytestmark = [pytest.mark.network, pytest.mark.system, pytest.mark.xdist_group("image-build")]
 
 INSTALL_WITHIN = 240  # seconds for one pip command: a hung index fails, it does not hang CI
 API_KEY = "deploy-test-key-0123456789abcdef"

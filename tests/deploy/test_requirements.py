@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 
 from scripts.requirements import render
-from tests.cli.helpers import clean_env, free_port, main_py
 from tests.deploy.files import ROOT
+from tests.support.server import free_port, main_py
+from tests.support.settings import clean_env
+
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
 
 INSTALL_WITHIN = 240  # seconds for pip: a hung index fails, it does not hang CI
 

@@ -9,11 +9,11 @@ one node exactly as it does a single Redis. A restarted node keeps its cluster c
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from redis.crc import key_slot
 
+from tests.support.poll import NotYet, eventually_sync
 from tests.support.redis_server import RedisServer, free_port
 
 SLOTS = 16384
@@ -102,12 +102,16 @@ class RedisClusterServers:
     def wait_ok(self, within: float = READY_WITHIN) -> None:
         """Poll (bounded) until every node reports the whole cluster up: all slots served,
         every node known. Gossip between separate processes has no event to wait on."""
-        deadline = time.monotonic() + within
-        while not all(self.state_ok(node) for node in self.nodes):
-            if time.monotonic() > deadline:
-                states = [node.command("CLUSTER", "INFO")[:60] for node in self.nodes]
-                raise RuntimeError(f"cluster not ok within {within}s: {states}")
-            time.sleep(0.05)
+        try:
+            eventually_sync(
+                lambda: all(self.state_ok(node) for node in self.nodes),
+                "every cluster node ok",
+                within=within,
+                step=0.05,
+            )
+        except NotYet:
+            states = [node.command("CLUSTER", "INFO")[:60] for node in self.nodes]
+            raise NotYet(f"cluster not ok within {within}s: {states}") from None
 
     def node_for(self, key: str) -> RedisServer:
         """The node serving ``key``'s slot (hash tags respected)."""

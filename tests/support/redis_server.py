@@ -8,11 +8,12 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import hiredis
+
+from tests.support.poll import eventually_sync
 
 REDIS_SERVER = shutil.which("redis-server")
 
@@ -63,18 +64,17 @@ class RedisServer:
 
     def _wait_ready(self, timeout: float = 10.0) -> None:
         # Readiness of a separate process: poll until it answers PING (bounded).
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def answers() -> bool:
             with (
                 contextlib.suppress(OSError),
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock,
             ):
                 sock.sendall(b"PING\r\n")
                 # (NOAUTH: up, and started with --requirepass)
-                if sock.recv(16).startswith((b"+PONG", b"-NOAUTH")):
-                    return
-            time.sleep(0.01)
-        raise RuntimeError(f"redis-server on port {self.port} did not start")
+                return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
+            return False
+
+        eventually_sync(answers, f"redis-server on port {self.port} answering PING", within=timeout)
 
     def command(self, *args: str) -> bytes:
         """One raw command on a fresh connection (works while clients are paused)."""

@@ -1,9 +1,11 @@
-"""Deterministic time for tests: a clock the test moves by hand, and a bounded yield loop."""
+"""Deterministic time for tests: a clock the test moves by hand, and a wait that only
+yields to the other tasks."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
+
+from tests.support.poll import eventually
 
 
 class FakeClock:
@@ -19,10 +21,6 @@ class FakeClock:
         self.now += seconds
 
 
-async def settle(done: Callable[[], bool], limit: int = 200) -> None:
-    """Let other tasks run until ``done()`` holds (bounded by a number of loop turns)."""
-    for _ in range(limit):
-        if done():
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition not reached")
+async def settle(done: Callable[[], bool], what: str = "the other tasks settled") -> None:
+    """Let the other tasks run (no clock: a bare yield between checks) until ``done()``."""
+    await eventually(done, what, step=0)
