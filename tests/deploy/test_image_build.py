@@ -38,8 +38,7 @@ from tests.deploy.files import (
 )
 from tests.support.server import STOP_WITHIN, Server, free_port
 
-# One worker builds the image (module fixture) for every test of this module, not each.
-pytestmark = [pytest.mark.network, pytest.mark.system, pytest.mark.xdist_group("image-build")]
+pytestmark = [pytest.mark.network, pytest.mark.system]  # starts real processes
 
 INSTALL_WITHIN = 240  # seconds for one pip command: a hung index fails, it does not hang CI
 API_KEY = "deploy-test-key-0123456789abcdef"
