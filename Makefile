@@ -85,16 +85,13 @@ unit: install
 	$(BIN)/pytest -m "not system" $(PYTEST_ARGS)
 
 # The whole suite on TEST_WORKERS processes: more than the cores, because the system tests
-# spend most of their time waiting for the servers they start. Tests are handed out one at
-# a time, at most three queued per worker, in collection order (long ones first, dealt
-# round the workers rather than in one worker's first batch), so no worker is left with a
-# queue of long tests while the others idle. A module whose tests share an expensive
-# module fixture keeps them on one worker with pytest.mark.xdist_group (--dist loadgroup):
-# the fixture is then built once, not once per worker. The slowest tests and the reasons
-# for skips are listed at the end: CI's time is kept in view.
+# spend most of their time waiting for the servers they start. Tests are handed out a few
+# at a time in collection order (long ones first), so no worker is left with a queue of
+# them while the others idle. The slowest tests and the reasons for skips are listed at
+# the end: CI's time is kept in view.
 TEST_WORKERS ?= 4
 coverage: install
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --cov \
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 4 --cov \
 		--cov-fail-under=$(COVERAGE_MIN) --durations=15 $(PYTEST_ARGS)
 
 test: system-deps lint typecheck coverage

@@ -11,6 +11,8 @@ from bench import server, wrk
 from bench.client import Counters, Delta
 from bench.pinning import Pinning
 
+pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
+
 SAMPLE = """\
 Running 1s test @ http://127.0.0.1:18555/api/events/68ed254e36d0233aa05afbe9
   1 threads and 64 connections

@@ -11,6 +11,7 @@ with every wheel downloaded from PyPI. Deselect with -m "not network".
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -36,10 +37,9 @@ from tests.deploy.files import (
     final_stage,
     health_command,
 )
-from tests.support.server import STOP_WITHIN, Server, free_port
+from tests.support.server import Server, free_port, launch
 
-# One worker builds the image (module fixture) for every test of this module, not each.
-pytestmark = [pytest.mark.network, pytest.mark.system, pytest.mark.xdist_group("image-build")]
+pytestmark = [pytest.mark.network, pytest.mark.system]  # starts real processes
 
 INSTALL_WITHIN = 240  # seconds for one pip command: a hung index fails, it does not hang CI
 API_KEY = "deploy-test-key-0123456789abcdef"
@@ -118,15 +118,37 @@ def place(stage: Stage, root: Path) -> None:
 
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory) -> Image:
+    """The image, built once per run: under xdist this module's tests land on several
+    workers, and each would otherwise build its own (a minute of pip each). The first to
+    get here builds it in the run's shared temporary folder; the others wait on the lock
+    and use it. Nothing writes into it afterwards."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    root = shared / "image"
+    with (shared / "image.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (root / ".built").exists():
+            return build_image(root, only_paths=True)
+        shutil.rmtree(root, ignore_errors=True)  # a build that failed half-way
+        root.mkdir()
+        built = build_image(root)
+        (root / ".built").touch()
+        return built
+
+
+def build_image(root: Path, *, only_paths: bool = False) -> Image:
+    """Build the image's venv under ``root`` (``only_paths``: it is built; say where)."""
     (build,) = build_stages()
-    root = tmp_path_factory.mktemp("image")
-    place(build, root)
+    if not only_paths:
+        place(build, root)
     runs = " && ".join(r.value for r in build.all("RUN"))
     # The steps below are the build stage's RUN, with the paths moved into root.
     for step in ("pip wheel --no-deps", "--only-binary=:all: -c constraints.txt"):
         assert step in runs, f"the build stage no longer runs {step!r}: update this test"
     (venv_copy,) = [c for c in copies(final_stage()) if c.options.get("from") == build.name]
     venv = root / venv_copy.sources[0].lstrip("/")
+    if only_paths:
+        return Image(root, venv)
     workdir = root / build.workdir_at(build.all("RUN")[-1]).lstrip("/")
     wheels = root / "wheels"
     env = host_env()
@@ -175,29 +197,12 @@ def test_the_console_script_runs(image: Image) -> None:
 
 
 @contextlib.contextmanager
-def entry_point(image: Image, env: dict[str, str]) -> Iterator[Server]:
-    """The image's ENTRYPOINT + CMD, as `docker run` would start it; its process group is
-    killed at the end whatever happened."""
-    log = image.root / "server.log"
-    with (
-        log.open("wb") as sink,
-        subprocess.Popen(
-            entry_command(final_stage()),
-            env=env,
-            cwd=image.workdir(),
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        ) as proc,
-    ):
-        try:
-            yield Server(proc, f"http://127.0.0.1:{env['EVENTAPI_PORT']}", log)
-        finally:
-            if proc.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=STOP_WITHIN)
+def entry_point(image: Image, env: dict[str, str], log: Path) -> Iterator[Server]:
+    """The image's ENTRYPOINT + CMD, as `docker run` would start it (tests/support/server.py:
+    its process group is killed at the end whatever happened)."""
+    url = f"http://127.0.0.1:{env['EVENTAPI_PORT']}"
+    with launch(entry_command(final_stage()), env, image.workdir(), url, log) as server:
+        yield server
 
 
 def health_check(image: Image, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -205,14 +210,15 @@ def health_check(image: Image, env: dict[str, str]) -> subprocess.CompletedProce
     return run(command, cwd=image.workdir(), env=env)
 
 
-def test_the_entry_point_serves_and_the_health_check_sees_it(image: Image) -> None:
+def test_the_entry_point_serves_and_the_health_check_sees_it(image: Image, tmp_path: Path) -> None:
+    # The files it writes go to this test's folder: the image is shared (see ``image``).
     env = image.env(
         EVENTAPI_PORT=str(free_port()),
-        EVENTAPI_DATABASE_URL=f"sqlite:///{image.root / 'events.db'}",
+        EVENTAPI_DATABASE_URL=f"sqlite:///{tmp_path / 'events.db'}",
         EVENTAPI_CACHE_URL="none",
         EVENTAPI_API_KEYS=API_KEY,
     )
-    with entry_point(image, env) as server:
+    with entry_point(image, env, tmp_path / "server.log") as server:
         server.wait_ready()
         health = httpx.get(f"{server.url}/health", timeout=5, trust_env=False)
         assert health.status_code == 200
