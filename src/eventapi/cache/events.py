@@ -114,7 +114,7 @@ class EventCache:
         # The write's lease, so the cache can take the written value after it. Its reply
         # is awaited BEFORE the store write: a lease that reached the cache after the
         # commit could outlive a later writer's and let this older value be filled over
-        # its newer one (tests/model: the race of lease_before_commit=False).
+        # its newer one (tests/cache/model: the race of lease_before_commit=False).
         lease = await self.reads.lease_for_write(key)
         try:
             committed = await commit()

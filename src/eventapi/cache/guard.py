@@ -37,8 +37,8 @@ into it. This is the cache the rest of the app sees.
   started after the commit (it read the change from the log and applied it before any
   later lookup), or its last completed pass started more than ``fence`` ago: it is gated
   until a pass started after the commit completes. Either way no read sent after the
-  acknowledgement is served the old value (tests/model: ``fenced``;
-  tests/multiprocess/test_fence.py). Only durations are compared, each on one process's
+  acknowledgement is served the old value (tests/cache/model: ``fenced``;
+  tests/cache/processes/test_fence.py). Only durations are compared, each on one process's
   clock, so the processes need no common clock; they must share the relay interval (the
   settings), of which the fence is a multiple.
 """
@@ -377,7 +377,7 @@ class GuardedCache(Generic[V]):
         """Reconnect, check the cache and relay what it missed; close the breaker only if
         all of that worked. A write that commits while the probe runs may come after its
         relay has read the log: its invalidation is sent (not skipped, as while open), and
-        if it fails the probe does not close the breaker (tests/model: the race of
+        if it fails the probe does not close the breaker (tests/cache/model: the race of
         invalidate_during_probe=False)."""
         self._probe_spoiled = False
         try:

@@ -31,7 +31,7 @@ EventDate = Annotated[
 
 # Whitespace as every party counts it: JSON Schema's \s (ECMA-262), Python's str.isspace,
 # and the byte-order mark. One set, so that a value the OpenAPI document calls valid is one
-# the API accepts, and the other way round (tests/unit/test_schemas.py holds them equal).
+# the API accepts, and the other way round (tests/api/test_schemas.py holds them equal).
 WHITESPACE = (
     "\t\n\v\f\r \x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
     "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
