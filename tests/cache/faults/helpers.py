@@ -21,8 +21,11 @@ from tests.support.poll import NotYet, eventually
 from tests.support.settings import app_settings
 
 ITEM_ROUTE = "/api/events/{event_id}"
-# The bound for one request while Redis is failing.
-OUTAGE_BUDGET = 0.25
+# The bound for one read while Redis is failing, asserted with a margin for a busy machine:
+# quiet, the slowest read of a batch takes 0.06 s (one 50 ms Redis call, then the breaker
+# opens); with the other core's tests starving this process, CI saw 0.29 s. A read that
+# waited on the frozen Redis itself would take the whole outage (7 s and more).
+OUTAGE_BUDGET = 1.0
 # A write whose invalidation failed is acknowledged only past the fence (cache/guard.py):
 # its bound is the fence's length plus that budget.
 WRITE_OUTAGE_BUDGET = fence_for(Settings().cache_relay_interval) + OUTAGE_BUDGET
