@@ -60,7 +60,7 @@ def evaluate(rows_seq: Sequence[Row], latency_ms: float) -> list[Target]:
     page = _ran(rows, "lists-cached")
     text = "cached list page (scenario 6, cached) >= 0.40x the floor"
     out.append(_at_least(text, page.ratio if page else None, 0.40))
-    kept = _times(rows, "cached-logged", "cached-memory")
+    kept = _times(rows, "cached-logged", "cached-unlogged")
     cost = None if kept is None else 1 - kept
     out.append(
         Target(

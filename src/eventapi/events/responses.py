@@ -15,8 +15,6 @@ from eventapi.http.problems import problem_parts
 from eventapi.runtime import Runtime
 
 JSON = "application/json"
-# An event id as a client may send it: 24 hex digits, either case (stored lower-case).
-EVENT_ID = r"[0-9a-fA-F]{24}"
 
 Parts = tuple[int, dict[str, str], bytes]
 

@@ -16,7 +16,6 @@ from eventapi.errors import (
 from eventapi.events.links import EVENTS_PATH
 from eventapi.events.preconditions import IfMatch
 from eventapi.events.responses import (
-    EVENT_ID,
     JSON,
     Parts,
     if_none_match_of,
@@ -24,7 +23,14 @@ from eventapi.events.responses import (
     list_parts,
     written_response,
 )
-from eventapi.events.schemas import DeleteResult, EventCreate, EventQuery, EventRead, EventUpdate
+from eventapi.events.schemas import (
+    EVENT_ID,
+    DeleteResult,
+    EventCreate,
+    EventQuery,
+    EventRead,
+    EventUpdate,
+)
 from eventapi.events.service import IdempotencyKey
 from eventapi.http.caller import caller_of
 from eventapi.http.json_body import JsonBodyRoute

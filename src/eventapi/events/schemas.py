@@ -72,6 +72,9 @@ Organizer = Annotated[
     str, StringConstraints(min_length=1, max_length=200), NotBlank, _documented(200)
 ]
 
+# An event id as a client may send it: 24 hex digits, either case (stored lower-case).
+EVENT_ID = r"[0-9a-fA-F]{24}"
+
 EVENT_FIELDS = ("title", "description", "date", "location", "category", "organizer")
 REQUIRED_FIELDS = ("title", "date")
 

@@ -42,7 +42,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from eventapi.errors import EventApiError
 from eventapi.events.links import EVENTS_PATH
 from eventapi.events.responses import (
-    EVENT_ID,
     Parts,
     client_of,
     if_none_match_of,
@@ -50,6 +49,7 @@ from eventapi.events.responses import (
     list_parts,
     send_parts,
 )
+from eventapi.events.schemas import EVENT_ID
 from eventapi.http.problems import problem_parts
 from eventapi.runtime import Runtime, runtime_of
 

@@ -15,8 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, StringConstraints, ValidationError
 
-from eventapi.events.responses import EVENT_ID
-from eventapi.events.schemas import EventCreate, EventRead
+from eventapi.events.schemas import EVENT_ID, EventCreate, EventRead
 
 # Changing how ids are derived would make every id-less file import again as new events.
 _DERIVED_ID_PREFIX = b"eventapi import id v1\n"
