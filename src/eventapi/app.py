@@ -25,6 +25,7 @@ from eventapi.events.service import EventService
 from eventapi.events.store import EventStore
 from eventapi.http.access import check_access, cors
 from eventapi.http.body_limit import BodyLimitMiddleware
+from eventapi.http.caller import Callers
 from eventapi.http.docs import OPENAPI_URL, install_docs
 from eventapi.http.fastpath import ReadEdge
 from eventapi.http.gate import Gate
@@ -82,6 +83,7 @@ def create_app(
     settings = settings or Settings()
     metrics = Metrics()
     keys = check_access(settings)
+    callers = Callers(settings.api_keys.digests)  # without keys: every caller is its address
     limits = rate_limits(settings, metrics)
     request_log = RequestLog(settings.log_format) if settings.log_level in REQUEST_LEVELS else None
 
@@ -111,6 +113,7 @@ def create_app(
                 metrics=metrics,
                 store=opened_store,
                 cache=opened_cache,
+                callers=callers,
                 service=EventService(
                     opened_store,
                     EventCache.configured(opened_cache, settings),
@@ -141,7 +144,7 @@ def create_app(
         *([cors_layer] if cors_layer is not None else []),
         # API keys, then rate limits, on the caller worked out once (http/gate.py)
         *(
-            [Middleware(Gate, keys=keys, limits=limits)]
+            [Middleware(Gate, callers=callers, keys=keys, limits=limits)]
             if keys is not None or limits is not None
             else []
         ),

@@ -15,6 +15,7 @@ from eventapi.cache.guard import GuardedCache
 from eventapi.events.known_queries import KnownQueries
 from eventapi.events.service import EventService
 from eventapi.events.store import EventStore
+from eventapi.http.caller import Callers
 from eventapi.logs import RequestLog
 from eventapi.metrics import Metrics
 from eventapi.settings import Settings
@@ -27,6 +28,7 @@ class Runtime:
     store: EventStore
     cache: GuardedCache[Entry] | None  # None: EVENTAPI_CACHE_URL=none
     service: EventService
+    callers: Callers  # who sent a request, against the configured keys (http/caller.py)
     known_queries: KnownQueries  # learned by the list route, read by the fast path
     request_log: RequestLog | None  # None: EVENTAPI_LOG_LEVEL above info
 

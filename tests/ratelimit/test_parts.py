@@ -16,7 +16,7 @@ from eventapi.app import create_app
 from eventapi.cache.breaker import BreakerState, CircuitBreaker
 from eventapi.cache.factory import limits_link
 from eventapi.cache.redis import RedisLink
-from eventapi.http.caller import OPEN_SCOPE, caller_of
+from eventapi.http.caller import OPEN_SCOPE, Callers
 from eventapi.http.limits import Check, refusal
 from eventapi.metrics import Metrics
 from eventapi.ratelimit.local import LocalBuckets
@@ -497,7 +497,7 @@ DIGESTS = (key_digest(KEY.encode()), key_digest(OTHER_KEY.encode()))
 
 
 def client_id(scope: dict, digests: tuple[bytes, ...]) -> str:  # type: ignore[type-arg]
-    return caller_of(scope, digests).client
+    return Callers(digests).of(scope).client
 
 
 def test_the_client_is_a_configured_key_else_the_address() -> None:
@@ -519,11 +519,12 @@ def test_the_client_is_a_configured_key_else_the_address() -> None:
 
 def test_the_caller_is_worked_out_once_per_request() -> None:
     request = scope(("X-API-Key", KEY))
-    first = caller_of(request, DIGESTS)
+    callers = Callers(DIGESTS)
+    first = callers.of(request)
     assert first.idempotency_scope == key_digest(KEY.encode()).hex()
-    assert caller_of(request, ()) is first  # kept in the request's scope
-    assert caller_of(scope(), DIGESTS).idempotency_scope == OPEN_SCOPE
-    assert caller_of(scope(("X-API-Key", "made-up")), DIGESTS).presented
+    assert Callers(()).of(request) is first  # kept in the request's scope
+    assert callers.of(scope()).idempotency_scope == OPEN_SCOPE
+    assert callers.of(scope(("X-API-Key", "made-up"))).presented
 
 
 def test_the_refusal() -> None:

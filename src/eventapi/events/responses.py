@@ -10,9 +10,8 @@ from eventapi.cache.events import Served
 from eventapi.errors import EventNotFound
 from eventapi.events.schemas import EventQuery
 from eventapi.events.service import EventService, Written
-from eventapi.http.caller import caller_of
+from eventapi.http.caller import Callers
 from eventapi.http.problems import problem_parts
-from eventapi.runtime import Runtime
 
 JSON = "application/json"
 
@@ -51,17 +50,17 @@ async def item_parts(
 
 
 async def list_parts(
-    runtime: Runtime, query: EventQuery, if_none_match: str | None, scope: Scope
+    service: EventService,
+    callers: Callers,
+    query: EventQuery,
+    if_none_match: str | None,
+    scope: Scope,
 ) -> Parts:
     """GET /api/events, for a validated query: called by the route and by the fast path
-    (for a query string the route has validated)."""
-    served = await runtime.service.list(query, lambda: client_of(scope, runtime))
+    (for a query string the route has validated). An uncached query takes a share of the
+    list admission: its caller's (http/caller.py)."""
+    served = await service.list(query, lambda: callers.of(scope).client)
     return served_parts(served, if_none_match)
-
-
-def client_of(scope: Scope, runtime: Runtime) -> str:
-    """Whose share of the list admission an uncached query takes (http/caller.py)."""
-    return caller_of(scope, runtime.settings.api_keys.digests).client
 
 
 def served_parts(served: Served, if_none_match: str | None) -> Parts:

@@ -32,7 +32,6 @@ from eventapi.events.schemas import (
     EventUpdate,
 )
 from eventapi.events.service import IdempotencyKey
-from eventapi.http.caller import caller_of
 from eventapi.http.json_body import JsonBodyRoute
 from eventapi.http.problems import Problem, problem_response
 from eventapi.runtime import runtime_of
@@ -177,7 +176,7 @@ async def idempotency_key_header(
     if _IDEMPOTENCY_KEY.fullmatch(idempotency_key) is None:
         raise InvalidIdempotencyKey()
     # Behind the gate a create carries a configured key whenever keys are configured.
-    caller = caller_of(request.scope, runtime_of(request.scope).settings.api_keys.digests)
+    caller = runtime_of(request.scope).callers.of(request.scope)
     return IdempotencyKey(caller.idempotency_scope, idempotency_key)
 
 
@@ -241,7 +240,8 @@ async def list_events(
     # What this query string validated to: the fast path (http/fastpath.py) answers the
     # same string from now on without validating it again. Both run list_parts.
     runtime.known_queries.learn(scope["query_string"], query)
-    return _response(await list_parts(runtime, query, if_none_match_of(scope), scope))
+    parts = list_parts(runtime.service, runtime.callers, query, if_none_match_of(scope), scope)
+    return _response(await parts)
 
 
 @router.get(

@@ -99,7 +99,6 @@ PUBLIC = PublicPaths(
 class KeyCheck:
     """Which requests need one of the configured keys, and the 401 of one that has none."""
 
-    digests: tuple[bytes, ...]
     public_reads: bool
 
     def needs_key(self, method: str, path: str) -> bool:
@@ -135,7 +134,7 @@ def check_access(settings: Settings) -> KeyCheck | None:
         raise AccessRefused(refusal)
     keys = settings.api_keys
     if keys:
-        return KeyCheck(keys.digests, settings.public_reads)
+        return KeyCheck(settings.public_reads)
     extra = " (and read them: EVENTAPI_PUBLIC_READS=false needs keys)"
     log.warning("%s%s", OPEN_WARNING, "" if settings.public_reads else extra)
     return None

@@ -1,7 +1,8 @@
 """Who sent a request, worked out once per request and kept in its scope: the configured API
 key it presented (as its SHA-256 digest), the client its bounds are counted for, and the
 scope of its Idempotency-Keys. The key check, the rate limits, the list admission and the
-create route all ask ``caller_of``; the first to ask pays for the header scan and the hash.
+create route all ask the app's one ``Callers``; the first to ask pays for the header scan
+and the hash.
 
 A key is presented as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. Its digest
 is compared with every configured digest with hmac.compare_digest, all of them every time
@@ -47,27 +48,34 @@ class Caller:
         return OPEN_SCOPE if self.digest is None else self.digest.hex()
 
 
-def caller_of(scope: Scope, digests: tuple[bytes, ...]) -> Caller:
-    """The request's caller, given the configured key digests (computed on first call)."""
-    known: Caller | None = scope.get(_SCOPE_KEY)
-    if known is not None:
-        return known
-    presented: list[bytes] = []
-    for name, value in scope["headers"]:
-        if name == b"authorization" and value[:7].lower() == BEARER:
-            presented.append(value[7:].strip())
-        elif name == b"x-api-key":
-            presented.append(value.strip())
-    matched: bytes | None = None
-    if digests:
-        for key in presented[:2]:
-            digest = key_digest(key)
-            hit = 0
-            for configured in digests:
-                hit |= hmac.compare_digest(digest, configured)
-            if hit and matched is None:
-                matched = digest
-    peer = scope.get("client")
-    caller = Caller(matched, bool(presented), str(peer[0]) if peer else "unknown")
-    scope[_SCOPE_KEY] = caller
-    return caller
+@dataclass(frozen=True, slots=True)
+class Callers:
+    """Works out a request's caller against the configured keys' digests (none: every
+    caller is its address). The app builds one (app.py) for every layer and route."""
+
+    digests: tuple[bytes, ...]
+
+    def of(self, scope: Scope) -> Caller:
+        """The request's caller, worked out on the first call and kept in its scope."""
+        known: Caller | None = scope.get(_SCOPE_KEY)
+        if known is not None:
+            return known
+        presented: list[bytes] = []
+        for name, value in scope["headers"]:
+            if name == b"authorization" and value[:7].lower() == BEARER:
+                presented.append(value[7:].strip())
+            elif name == b"x-api-key":
+                presented.append(value.strip())
+        matched: bytes | None = None
+        if self.digests:
+            for key in presented[:2]:
+                digest = key_digest(key)
+                hit = 0
+                for configured in self.digests:
+                    hit |= hmac.compare_digest(digest, configured)
+                if hit and matched is None:
+                    matched = digest
+        peer = scope.get("client")
+        caller = Caller(matched, bool(presented), str(peer[0]) if peer else "unknown")
+        scope[_SCOPE_KEY] = caller
+        return caller

@@ -43,7 +43,6 @@ from eventapi.errors import EventApiError
 from eventapi.events.links import EVENTS_PATH
 from eventapi.events.responses import (
     Parts,
-    client_of,
     if_none_match_of,
     item_parts,
     list_parts,
@@ -76,7 +75,8 @@ class ReadEdge:
                 elif self.serve and not _has_body(scope):
                     scope["eventapi.route"] = EVENTS_PATH
                     inm = if_none_match_of(scope)
-                    await _answer(scope, send, list_parts(runtime, query, inm, scope))
+                    parts = list_parts(runtime.service, runtime.callers, query, inm, scope)
+                    await _answer(scope, send, parts)
                     return
             elif (
                 self.serve
@@ -95,7 +95,7 @@ class ReadEdge:
 
 async def _shed(scope: Scope, send: Send, runtime: Runtime) -> bool:
     """Refuse a never-validated list query when the admission has no place for it."""
-    refused = runtime.service.list_refusal(client_of(scope, runtime))
+    refused = runtime.service.list_refusal(runtime.callers.of(scope).client)
     if refused is None:
         return False
     scope["eventapi.route"] = EVENTS_PATH

@@ -11,17 +11,22 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from eventapi.http.access import PUBLIC, KeyCheck
-from eventapi.http.caller import caller_of
+from eventapi.http.caller import Callers
 from eventapi.http.limits import RateLimits, refusal
 
 
 class Gate:
-    def __init__(self, app: ASGIApp, keys: KeyCheck | None, limits: RateLimits | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        callers: Callers,
+        keys: KeyCheck | None,
+        limits: RateLimits | None,
+    ) -> None:
         self.app = app
+        self.callers = callers
         self.keys = keys
         self.limits = limits
-        # Without keys no key is configured, and every caller is its address.
-        self.digests = keys.digests if keys is not None else ()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -30,14 +35,14 @@ class Gate:
         method: str = scope["method"]
         path: str = scope["path"]
         if self.keys is not None and self.keys.needs_key(method, path):
-            caller = caller_of(scope, self.digests)
+            caller = self.callers.of(scope)
             if caller.digest is None:
                 await self.keys.refusal(caller, path)(scope, receive, send)
                 return
         if self.limits is not None and path not in PUBLIC:
             checks = self.limits.checks_for(method)
             if checks:
-                client = caller_of(scope, self.digests).client
+                client = self.callers.of(scope).client
                 for check in checks:
                     wait = check.limiter.take_now(client)
                     if wait is None:

@@ -13,7 +13,6 @@ count AND a deadline, and stops by itself.
 from __future__ import annotations
 
 import asyncio
-import functools
 import itertools
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -35,7 +34,6 @@ from tests.cache.processes.history import ReadKind
 from tests.cache.processes.recorder import LIST_PAGE
 from tests.cache.processes.recorder import Recorder as BaseRecorder
 from tests.support.cluster import Api
-from tests.support.poll import eventually
 from tests.support.server import Server
 
 EPOCH = datetime(2025, 1, 1)  # before every event's date: a list from here shows them all
@@ -102,34 +100,6 @@ async def seed(recorder: Recorder, apis: Sequence[Api], count: int) -> list[str]
     """Create ``count`` events through the processes in turn."""
     made = (recorder.create(apis[n % len(apis)], f"e{n}") for n in range(count))
     return list(await asyncio.gather(*made))
-
-
-# How long each process may take to serve its first read from the cache: on a busy
-# machine a start-up ping or lease past its budget opens the breaker, which lets a probe
-# through once per reset period.
-WARM_WITHIN = 30.0
-
-
-async def warm(recorder: Recorder, apis: Sequence[Api], events: Sequence[str]) -> None:
-    """Every event and the list page read through every process (twice: fill, then hit),
-    then on until every process has answered a read from the cache: a run that never used
-    the cache would judge nothing of it."""
-    for _ in range(2):
-        for api in apis:
-            await asyncio.gather(*(recorder.read_item(api, e) for e in events))
-            await recorder.read_list(api, events)
-    for api in apis:
-        await eventually(
-            functools.partial(_cache_of_a_read, recorder, api, events[0]),
-            f"a cache HIT through {api.name}",
-            within=WARM_WITHIN,
-            step=0.1,
-            until=lambda cache: cache == "HIT",
-        )
-
-
-async def _cache_of_a_read(recorder: Recorder, api: Api, event: str) -> str:
-    return (await recorder.read_item(api, event)).cache
 
 
 @dataclass(frozen=True)

@@ -145,10 +145,3 @@ async def run(
 async def seed(recorder: Recorder, apis: Sequence[Api], count: int) -> list[str]:
     """Create ``count`` events (title v0) through the processes in turn."""
     return list(await asyncio.gather(*(recorder.create(apis[n % len(apis)]) for n in range(count))))
-
-
-async def warm(recorder: Recorder, apis: Sequence[Api], events: Sequence[str]) -> None:
-    """Read every event and the list page through every process, so caches hold them."""
-    for api in apis:
-        await asyncio.gather(*(recorder.read_item(api, e) for e in events))
-        await recorder.read_list(api, events)

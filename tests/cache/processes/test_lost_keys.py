@@ -30,8 +30,8 @@ from tests.cache.processes.hot_writes import (
     list_queries,
     run_rounds,
     seed,
-    warm,
 )
+from tests.cache.processes.recorder import warm
 from tests.cache.processes.slow_link import slow_link
 from tests.support.cluster import Api, clients
 from tests.support.poll import eventually

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from tests.cache.processes.history import Report
-from tests.cache.processes.load import Recorder, Workload, run, seed, warm
+from tests.cache.processes.load import Recorder, Workload, run, seed
+from tests.cache.processes.recorder import warm
 from tests.support.cluster import BREAKER_GAUGE, Api, clients, metric, scrape
 from tests.support.poll import eventually
 from tests.support.redis_server import RedisServer

@@ -16,7 +16,8 @@ import pytest
 
 from eventapi.cache.redis import hash_tag
 from tests.cache.processes.history import Report
-from tests.cache.processes.load import Recorder, Workload, run, seed, warm
+from tests.cache.processes.load import Recorder, Workload, run, seed
+from tests.cache.processes.recorder import warm
 from tests.support.cluster import STORE_OPERATIONS, Api, clients, metric, parse_metrics
 from tests.support.redis_cluster import RedisClusterServers, keys_on
 from tests.support.redis_server import RedisServer
