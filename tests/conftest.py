@@ -17,6 +17,7 @@ from tests.support.backends import BACKENDS, open_backend
 from tests.support.redis_cluster import RedisClusterServers
 from tests.support.redis_server import RedisServer
 from tests.support.settings import app_settings
+from tests.support.shared_routes import share_route_state
 
 TESTS = Path(__file__).parent
 
@@ -91,6 +92,7 @@ def pytest_configure() -> None:
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     _refuse_processes()
+    share_route_state()  # tests/support/shared_routes.py
 
 
 @pytest.hookimpl(wrapper=True)
