@@ -5,7 +5,9 @@
   request (a breaker opening, a store timeout, a traceback) names the request it hurt.
 - ``RequestLog`` writes the per-request line. It does not go through ``logging``: a
   LogRecord, its handler lock and its formatter cost more than the cached read they would
-  describe. Lines are built with plain string formatting and written together: at most
+  describe. A request only keeps its fields; its line is formatted, with plain string
+  formatting, together with the others of its batch (the same work, run in one loop: the
+  log's cost on a cached hit went from 6.5% to 3.5%, issue 18's note), and written at most
   FLUSH_AFTER seconds after the first of them, or at once when FLUSH_LINES are waiting, and
   at shutdown. One write per batch, not per request: a write per line (or per event-loop
   iteration, which under load holds one or two requests) cost 6% of a cached read's
@@ -90,6 +92,10 @@ def log_config(level: str, fmt: LogFormat) -> dict[str, Any]:
 FLUSH_AFTER = 0.05  # seconds the first waiting line may wait
 FLUSH_LINES = 256  # lines that are written at once, however soon
 
+# A request's line as kept until written: time (epoch seconds), client, method, route,
+# status, duration (seconds), cache outcome, request id.
+Line = tuple[float, str, str, str, int, float, str, str]
+
 
 class RequestLog:
     """The per-request line, written in batches (see the module docstring)."""
@@ -97,12 +103,8 @@ class RequestLog:
     def __init__(self, fmt: LogFormat, stream: TextIO | None = None) -> None:
         self._json = fmt == "json"
         self._stream = stream
-        self._pending: list[str] = []
+        self._pending: list[Line] = []
         self._timer: asyncio.TimerHandle | None = None
-        self._second = -1
-        self._second_text = ""
-        self._millisecond = -1
-        self._stamp = ""
 
     def write(
         self,
@@ -114,39 +116,50 @@ class RequestLog:
         cache: str,
         request_id: str,
     ) -> None:
-        millisecond = int(time.time() * 1000)
-        if millisecond != self._millisecond:  # under load, many lines share a millisecond
-            self._millisecond = millisecond
-            second, fraction = divmod(millisecond, 1000)
-            if second != self._second:  # one strftime a second, not one a request
-                self._second = second
-                self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-            self._stamp = f"{self._second_text}.{fraction:03d}Z"
-        stamp = self._stamp
-        ms = seconds * 1000
-        if self._json:
-            line = orjson.dumps(
-                {
-                    "time": stamp,
-                    "level": "info",
-                    "logger": "eventapi.request",
-                    "client": client,
-                    "method": method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(ms, 3),
-                    "cache": cache,
-                    "request_id": request_id,
-                }
-            ).decode()
-        else:
-            line = f"{stamp} {client} {method} {route} {status} {ms:.1f}ms {cache} id={request_id}"
+        # Only the fields are kept here: the lines are formatted together when written.
         pending = self._pending
-        pending.append(line)
+        pending.append((time.time(), client, method, route, status, seconds, cache, request_id))
         if len(pending) == 1:
             self._timer = asyncio.get_running_loop().call_later(FLUSH_AFTER, self.flush)
         elif len(pending) >= FLUSH_LINES:
             self.flush()
+
+    def _text(self, lines: list[Line]) -> str:
+        out: list[str] = []
+        second, second_text, millisecond, stamp = -1, "", -1, ""
+        for at, client, method, route, status, seconds, cache, request_id in lines:
+            now = int(at * 1000)
+            if now != millisecond:  # under load, many lines share a millisecond
+                millisecond = now
+                whole, fraction = divmod(now, 1000)
+                if whole != second:  # one strftime a second, not one a line
+                    second = whole
+                    second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+                stamp = f"{second_text}.{fraction:03d}Z"
+            ms = seconds * 1000
+            if self._json:
+                out.append(
+                    orjson.dumps(
+                        {
+                            "time": stamp,
+                            "level": "info",
+                            "logger": "eventapi.request",
+                            "client": client,
+                            "method": method,
+                            "route": route,
+                            "status": status,
+                            "duration_ms": round(ms, 3),
+                            "cache": cache,
+                            "request_id": request_id,
+                        }
+                    ).decode()
+                )
+            else:
+                out.append(
+                    f"{stamp} {client} {method} {route} {status} {ms:.1f}ms {cache} id={request_id}"
+                )
+        out.append("")
+        return "\n".join(out)
 
     def flush(self) -> None:
         if self._timer is not None:
@@ -154,7 +167,7 @@ class RequestLog:
             self._timer = None
         if not self._pending:
             return
-        text = "\n".join(self._pending) + "\n"
+        text = self._text(self._pending)
         self._pending.clear()
         stream = self._stream or sys.stderr  # looked up late: tests and uvicorn swap it
         try:
