@@ -7,7 +7,7 @@
   LogRecord, its handler lock and its formatter cost more than the cached read they would
   describe. A request only keeps its fields; its line is formatted, with plain string
   formatting, together with the others of its batch (the same work, run in one loop: the
-  log's cost on a cached hit went from 6.5% to 3.5%, issue 18's note), and written at most
+  log's cost on a cached hit went from 6.5% to 2-5%, issue 18's note), and written at most
   FLUSH_AFTER seconds after the first of them, or at once when FLUSH_LINES are waiting, and
   at shutdown. One write per batch, not per request: a write per line (or per event-loop
   iteration, which under load holds one or two requests) cost 6% of a cached read's

@@ -28,7 +28,8 @@ ITEM_ROUTE = "/api/events/{event_id}"
 OUTAGE_BUDGET = 1.0
 # A write whose invalidation failed is acknowledged only past the fence (cache/guard.py):
 # its bound is the fence's length plus that budget.
-WRITE_OUTAGE_BUDGET = fence_for(Settings().cache_relay_interval) + OUTAGE_BUDGET
+FENCE = fence_for(Settings().cache_relay_interval)
+WRITE_OUTAGE_BUDGET = FENCE + OUTAGE_BUDGET
 
 Json = dict[str, Any]
 

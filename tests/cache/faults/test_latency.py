@@ -6,9 +6,8 @@ import asyncio
 
 import pytest
 
-from eventapi.cache.guard import fence_for
-from eventapi.settings import Settings
 from tests.cache.faults.helpers import (
+    FENCE,
     OUTAGE_BUDGET,
     WRITE_OUTAGE_BUDGET,
     Json,
@@ -27,7 +26,7 @@ BATCHES = 5
 # Long enough for the whole workload: each batch's writes wait out the fence (1 s), and
 # take 0.25 s more on a busy machine; 2.5 s to spare. (Not the writes' assertion margin:
 # for mode ALL the test then waits for the pause to end.)
-PAUSE_MS = int((BATCHES * (fence_for(Settings().cache_relay_interval) + 0.25) + 2.5) * 1000)
+PAUSE_MS = int((BATCHES * (FENCE + 0.25) + 2.5) * 1000)
 # A command each pause mode holds back: CLIENT PAUSE WRITE lets PING through.
 HELD_BACK = {"ALL": b"PING\r\n", "WRITE": b"SET eventapi-test:paused 1\r\n"}
 
