@@ -15,6 +15,8 @@ http/problems.py maps each one to an RFC 9457 problem+json response.
       InvalidIdempotencyKey  400  Idempotency-Key is not 1-255 printable ASCII characters
       IdempotencyKeyInFlight 409  a POST with this Idempotency-Key is still being processed
       IdempotencyKeyReused   422  this Idempotency-Key came before with another request body
+      InvalidEvent         422  a PATCH would leave the event inconsistent (an end before
+                                its date, say): checked on the event as it would become
       TooManyListQueries   429  this client already has as many uncached list queries
                                 running as it may (events/admission.py)
       ListQueriesBusy      503  this process runs as many uncached list queries as it admits
@@ -34,7 +36,7 @@ class EventApiError(Exception):
         # What the HTTP answer carries besides the standard members: response headers,
         # and extra members of the problem document (plain data: no web types here).
         self.headers: dict[str, str] = {}
-        self.members: dict[str, str] = {}
+        self.members: dict[str, object] = {}
 
 
 class EventNotFound(EventApiError):
@@ -129,6 +131,14 @@ class IdempotencyKeyReused(EventApiError):
         ),
     ) -> None:
         super().__init__(detail)
+
+
+class InvalidEvent(EventApiError):
+    status, slug, title = 422, "validation-error", "Validation failed"
+
+    def __init__(self, errors: list[dict[str, object]]) -> None:
+        super().__init__("The request is not valid; see 'errors' for each field")
+        self.members["errors"] = errors
 
 
 class TooManyListQueries(EventApiError):

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from eventapi.cache.factory import open_cache
 from eventapi.cache.guard import GuardedCache
+from eventapi.events import dates
 from eventapi.events.samples import SAMPLE_EVENTS
 from eventapi.events.store import EventStore
 from eventapi.metrics import Metrics
@@ -29,7 +30,10 @@ Event database seeder ({where})
 
 
 async def insert_samples(store: EventStore) -> str:
-    added = await store.insert_missing(SAMPLE_EVENTS)
+    # Made now: that is when they were created (an event already there keeps its own).
+    now = dates.now()
+    stamped = [e.model_copy(update={"created_at": now, "updated_at": now}) for e in SAMPLE_EVENTS]
+    added = await store.insert_missing(stamped)
     skipped = len(SAMPLE_EVENTS) - added
     return f"Inserted {added} sample events ({skipped} already present)."
 

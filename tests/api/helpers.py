@@ -11,8 +11,23 @@ import httpx
 from tests.support.api import EVENTS
 
 PROBLEM_JSON = "application/problem+json"
-EVENT_KEYS = ["id", "title", "description", "date", "location", "category", "organizer"]
+ORIGINAL_KEYS = ["id", "title", "description", "date", "location", "category", "organizer"]
+CALENDAR_KEYS = ["end", "timezone", "status", "recurrence", "exdates"]
+SERVER_KEYS = ["created_at", "updated_at", "date_utc", "end_utc"]
+EVENT_KEYS = [*ORIGINAL_KEYS, *CALENDAR_KEYS, *SERVER_KEYS]
 ID_PATTERN = re.compile(r"^[0-9a-f]{24}$")
+CALENDAR_DEFAULTS: dict[str, Any] = {**dict.fromkeys(CALENDAR_KEYS), "status": "scheduled"}
+
+
+def fields(body: dict[str, Any]) -> dict[str, Any]:
+    """An event body without what the server sets (its stamps and UTC instants)."""
+    return {key: value for key, value in body.items() if key not in SERVER_KEYS}
+
+
+def with_defaults(original: dict[str, Any]) -> dict[str, Any]:
+    """The fields an event has when only the original API's were sent."""
+    return {**CALENDAR_DEFAULTS, **original}
+
 
 # Text that must never reach a client: stack traces, driver and database messages.
 LEAKS = (

@@ -7,7 +7,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.helpers import EVENT_KEYS, ID_PATTERN, assert_problem, ids, total
+from tests.api.helpers import (
+    EVENT_KEYS,
+    ID_PATTERN,
+    assert_problem,
+    fields,
+    ids,
+    total,
+    with_defaults,
+)
 from tests.support.api import (
     CURL_BODY,
     EVENTS,
@@ -30,7 +38,9 @@ async def test_post_returns_201_location_and_the_stored_event(client: httpx.Asyn
     body = response.json()
     assert list(body) == EVENT_KEYS
     assert ID_PATTERN.match(body["id"])
-    assert body == {"id": body["id"], **README_POST}
+    assert fields(body) == with_defaults({"id": body["id"], **README_POST})
+    assert body["created_at"] == body["updated_at"]
+    assert response.headers["last-modified"]
     assert response.headers["location"] == f"{EVENTS}/{body['id']}"
 
     stored = await client.get(response.headers["location"])
@@ -52,22 +62,25 @@ async def test_readme_post_examples_without_organizer(
 
     assert response.status_code == 201
     body = response.json()
-    assert body == {"id": body["id"], **payload, "organizer": None}
+    assert fields(body) == with_defaults({"id": body["id"], **payload, "organizer": None})
     assert (await client.get(f"{EVENTS}/{body['id']}")).json() == body
 
 
 async def test_post_with_required_fields_only_returns_nulls(client: httpx.AsyncClient) -> None:
     body = await create(client, title="Bare", date="2025-01-01T00:00:00")
 
-    assert body == {
-        "id": body["id"],
-        "title": "Bare",
-        "description": None,
-        "date": "2025-01-01T00:00:00",
-        "location": None,
-        "category": None,
-        "organizer": None,
-    }
+    assert fields(body) == with_defaults(
+        {
+            "id": body["id"],
+            "title": "Bare",
+            "description": None,
+            "date": "2025-01-01T00:00:00",
+            "location": None,
+            "category": None,
+            "organizer": None,
+        }
+    )
+    assert (body["date_utc"], body["end_utc"]) == (None, None)  # floating: no instant
 
 
 async def test_post_trims_surrounding_spaces(client: httpx.AsyncClient) -> None:
@@ -110,8 +123,9 @@ async def test_put_replaces_the_whole_event(client: httpx.AsyncClient) -> None:
         "category": None,
         "organizer": None,
     }
-    assert response.json() == expected
-    assert (await client.get(url)).json() == expected
+    expected = with_defaults(expected)
+    assert fields(response.json()) == expected
+    assert fields((await client.get(url)).json()) == expected
     assert await total(client) == 1
 
 
@@ -122,8 +136,8 @@ async def test_put_with_every_field_sets_every_field(client: httpx.AsyncClient) 
     response = await client.put(url, json=FULL)
 
     assert response.status_code == 200
-    assert response.json() == {"id": created["id"], **FULL}
-    assert (await client.get(url)).json() == {"id": created["id"], **FULL}
+    assert fields(response.json()) == with_defaults({"id": created["id"], **FULL})
+    assert fields((await client.get(url)).json()) == with_defaults({"id": created["id"], **FULL})
 
 
 async def test_put_unknown_id_is_404_and_creates_nothing(client: httpx.AsyncClient) -> None:
@@ -142,9 +156,11 @@ async def test_patch_changes_only_the_fields_sent(client: httpx.AsyncClient) -> 
     response = await client.patch(url, json={"location": "Boston, MA", "title": "New title"})
 
     assert response.status_code == 200
-    expected = {**created, "location": "Boston, MA", "title": "New title"}
-    assert response.json() == expected
-    assert (await client.get(url)).json() == expected
+    expected = {**fields(created), "location": "Boston, MA", "title": "New title"}
+    assert fields(response.json()) == expected
+    assert fields((await client.get(url)).json()) == expected
+    assert response.json()["created_at"] == created["created_at"]
+    assert response.json()["updated_at"] >= created["updated_at"]
 
 
 async def test_patch_null_clears_optional_fields(client: httpx.AsyncClient) -> None:
@@ -154,9 +170,9 @@ async def test_patch_null_clears_optional_fields(client: httpx.AsyncClient) -> N
     response = await client.patch(url, json={"description": None, "organizer": None})
 
     assert response.status_code == 200
-    expected = {**created, "description": None, "organizer": None}
-    assert response.json() == expected
-    assert (await client.get(url)).json() == expected
+    expected = {**fields(created), "description": None, "organizer": None}
+    assert fields(response.json()) == expected
+    assert fields((await client.get(url)).json()) == expected
 
 
 async def test_patch_can_clear_every_optional_field(client: httpx.AsyncClient) -> None:
@@ -167,7 +183,7 @@ async def test_patch_can_clear_every_optional_field(client: httpx.AsyncClient) -
     response = await client.patch(url, json=cleared)
 
     assert response.status_code == 200
-    assert (await client.get(url)).json() == {**created, **cleared}
+    assert fields((await client.get(url)).json()) == {**fields(created), **cleared}
 
 
 async def test_patch_empty_body_changes_nothing(client: httpx.AsyncClient) -> None:
@@ -268,11 +284,11 @@ async def test_upper_case_id_is_normalised_to_lower_case(client: httpx.AsyncClie
 
     put = await client.put(upper, json={**FULL, "title": "Put"})
     assert put.status_code == 200
-    assert put.json() == {**created, "title": "Put"}
+    assert fields(put.json()) == {**fields(created), "title": "Put"}
 
     patched = await client.patch(upper, json={"title": "Patched"})
     assert patched.status_code == 200
-    assert patched.json() == {**created, "title": "Patched"}
+    assert fields(patched.json()) == {**fields(created), "title": "Patched"}
     assert (await client.get(f"{EVENTS}/{event_id}")).json() == patched.json()
 
     deleted = await client.delete(upper)

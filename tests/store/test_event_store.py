@@ -48,7 +48,10 @@ async def test_create_then_get_round_trips_every_field(store: EventStore) -> Non
     created = (await store.create(data)).event
 
     assert OBJECT_ID.fullmatch(created.id)
-    assert created.model_dump(exclude={"id"}) == data.model_dump()
+    stamps = {"created_at", "updated_at", "date_utc", "end_utc"}
+    assert created.model_dump(exclude={"id", *stamps}) == data.model_dump()
+    assert created.created_at is not None
+    assert created.created_at == created.updated_at
     assert await store.get(created.id) == created
 
 
@@ -86,8 +89,13 @@ async def test_update_changes_only_the_given_fields(store: EventStore) -> None:
 
     updated = await store.update(original.id, changes(title="Blues Night", location="Chicago"))
 
-    expected = original.model_copy(update={"title": "Blues Night", "location": "Chicago"})
     assert updated is not None
+    stamp = updated.event.updated_at
+    assert stamp is not None
+    assert original.updated_at is not None
+    assert stamp > original.updated_at  # every write moves it on, even within 1 ms
+    changed = {"title": "Blues Night", "location": "Chicago", "updated_at": stamp}
+    expected = original.model_copy(update=changed)
     assert updated.event == expected
     assert await store.get(original.id) == expected
 
@@ -98,8 +106,8 @@ async def test_update_with_none_clears_an_optional_field(store: EventStore, name
 
     updated = await store.update(original.id, changes(**{name: None}))
 
-    expected = original.model_copy(update={name: None})
     assert updated is not None
+    expected = original.model_copy(update={name: None, "updated_at": updated.event.updated_at})
     assert updated.event == expected
     assert await store.get(original.id) == expected
 

@@ -1,8 +1,10 @@
 """EventStore contract, part 3: list() agrees with a pure-Python reference implementation.
 
 For a random small set of events (some created, some inserted by insert_missing under
-chosen ids) and a random query, every backend must return exactly what ``reference``
-computes: filter, sort with the id tie-break, slice, total.
+chosen ids; some with an end, an organizer, a status) and a random query (one or several
+categories, an organizer, statuses, a window that events overlap), every backend must
+return exactly what ``reference`` computes: filter, sort with the id tie-break, slice,
+total.
 """
 
 from __future__ import annotations
@@ -12,13 +14,22 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead, SortKey
+from eventapi.events.schemas import (
+    EventCreate,
+    EventPage,
+    EventQuery,
+    EventRead,
+    SortKey,
+    Status,
+)
 from eventapi.events.store import EventStore
 
 # Small alphabets so that titles, texts and q collide often. Only letters whose casefold
 # is their lower case: test_event_store_list.py covers full case folding ("ß").
 LETTERS = "aAbBéÉ."
 CATEGORIES = ["Music", "music", "MUSIC", "Sports", "SPORTS", "Émile", "éMILE", "émile"]
+ORGANIZERS = ["Acme", "ACME", "acme", "Straße", "STRASSE"]
+STATUSES: list[Status] = ["scheduled", "postponed", "rescheduled", "cancelled"]
 SORT_KEYS: list[SortKey] = ["date", "-date", "title", "-title"]
 ZONES = [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
 EPOCH = datetime(2025, 1, 1)
@@ -42,12 +53,22 @@ def moments(draw: st.DrawFn) -> datetime:
 
 @st.composite
 def events(draw: st.DrawFn) -> EventCreate:
+    date = draw(moments())
+    # Some last: up to 3 hours, written naive or in some offset like the date.
+    lasting = draw(st.none() | st.integers(0, 3))
+    end = None
+    if lasting is not None:
+        end = _utc(date) + timedelta(hours=lasting, milliseconds=draw(st.sampled_from([0, 1])))
+        end = end.replace(tzinfo=None) if date.tzinfo is None else end.astimezone(date.tzinfo)
     return EventCreate(
         title=draw(texts),
         description=draw(st.none() | texts),
-        date=draw(moments()),
+        date=date,
+        end=end,
         location=draw(st.none() | texts),
         category=draw(st.none() | st.sampled_from(CATEGORIES)),
+        organizer=draw(st.none() | st.sampled_from(ORGANIZERS)),
+        status=draw(st.sampled_from(STATUSES)),
     )
 
 
@@ -59,7 +80,9 @@ def queries(draw: st.DrawFn) -> EventQuery:
     return EventQuery(
         limit=draw(st.integers(1, 8)),
         offset=draw(st.integers(0, 10)),
-        category=draw(st.none() | st.sampled_from([*CATEGORIES, "musi"])),
+        category=tuple(draw(st.lists(st.sampled_from([*CATEGORIES, "musi"]), max_size=3))),
+        organizer=draw(st.none() | st.sampled_from([*ORGANIZERS, "acm"])),
+        status=tuple(draw(st.lists(st.sampled_from(STATUSES), max_size=2))),
         q=draw(st.none() | st.text(LETTERS, min_size=1, max_size=2)),
         date_from=lower,
         date_to=upper,
@@ -73,11 +96,17 @@ def _utc(value: datetime) -> datetime:
 
 def reference(pool: list[EventRead], query: EventQuery) -> EventPage:
     def keep(e: EventRead) -> bool:
-        if query.category is not None and (
-            e.category is None or e.category.casefold() != query.category.casefold()
+        folded = {c.casefold() for c in query.category}
+        if folded and (e.category is None or e.category.casefold() not in folded):
+            return False
+        if query.organizer is not None and (
+            e.organizer is None or e.organizer.casefold() != query.organizer.casefold()
         ):
             return False
-        if query.date_from is not None and _utc(e.date) < _utc(query.date_from):
+        if query.status and e.status not in query.status:
+            return False
+        # Overlap: it starts by date_to and ends (its end, or its date) from date_from on.
+        if query.date_from is not None and _utc(e.end or e.date) < _utc(query.date_from):
             return False
         if query.date_to is not None and _utc(e.date) > _utc(query.date_to):
             return False
@@ -96,7 +125,8 @@ def reference(pool: list[EventRead], query: EventQuery) -> EventPage:
 
 def _shape(page: EventPage) -> tuple[int, list[tuple[dict[str, object], timedelta | None]]]:
     """Everything about a page, including whether each date is naive or UTC."""
-    return page.total, [(e.model_dump(), e.date.utcoffset()) for e in page.items]
+    stamps = {"created_at", "updated_at"}  # the store's own: what was sent has none
+    return page.total, [(e.model_dump(exclude=stamps), e.date.utcoffset()) for e in page.items]
 
 
 @settings(

@@ -17,7 +17,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from eventapi.events.schemas import EventCreate, EventQuery, EventRead
-from eventapi.storage.sqlite import SqliteEventStore, page_statement, register_functions
+from eventapi.storage.sqlite import SqliteEventStore, register_functions
+from eventapi.storage.sqlite_query import page_statement
 
 ALPHABET = "abcABC xyz\"'%_*ßẞΣσςİıﬁ1"  # noqa: RUF001 (confusable letters on purpose)
 TEXT = st.text(ALPHABET, min_size=1, max_size=12)
@@ -67,7 +68,7 @@ async def search_both_ways(rows: list[tuple[str, str | None, str | None]], needl
         with sqlite3.connect(Path(tmp) / "s.db") as conn:
             register_functions(conn)
             pages = [
-                [row[0] for row in conn.execute(*page_statement(query, in_order))]
+                [row[0] for row in conn.execute(*page_statement(query, in_order=in_order))]
                 for in_order in (False, True)
             ]
         assert pages[0] == pages[1]

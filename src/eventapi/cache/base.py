@@ -54,7 +54,9 @@ V_co = TypeVar("V_co", covariant=True, default=bytes)
 
 CacheBackend = Literal["redis", "memory"]
 
-# Bump when the cached byte layout or the event schema changes: old entries are ignored.
+# The key layout's version. Not bumped for a new entry format or event schema: entries carry
+# their own format (entry.py), so the releases of a rolling upgrade share keys and
+# invalidations. Bump only when keys must no longer be shared (the lease or epoch protocol).
 SCHEMA_VERSION = "v2"
 
 
@@ -109,6 +111,9 @@ class Lookup(Generic[V]):
     resolved: str  # the concrete key, to pass back to fill()
     value: V | None = None
     token: str | None = None
+    # The key holds a value of another format (another release's, entry.py): not served,
+    # not filled over; the reader removes it after reading the store.
+    foreign: bool = False
 
 
 class Cache(Protocol[V]):

@@ -17,7 +17,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from eventapi.cache.base import Fill, item_key, list_key
+from eventapi.cache.base import CacheKey, Fill, item_key, list_key
 from eventapi.cache.entry import Entry
 from eventapi.cache.guard import GuardedCache
 from eventapi.cache.readthrough import Outcome, ReadThrough, jittered_ms
@@ -49,11 +49,21 @@ class Page:
 
 
 @dataclass(frozen=True, slots=True)
+class Item:
+    """An event as the store gave it, rendered: its body, and its Last-Modified ("" when
+    it has no modification date)."""
+
+    body: bytes
+    modified: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Committed:
     """A store write that committed: its change-log record and the event's body now."""
 
     seq: int
     body: bytes
+    modified: str = ""
 
 
 @functools.lru_cache(maxsize=1024)  # a frozen model: hashable; the hot pages repeat
@@ -82,17 +92,32 @@ class EventCache:
         ttls = Ttls(settings.cache_ttl, settings.cache_missing_ttl, settings.cache_list_ttl)
         return cls(cache, settings.store_timeout, settings.cache_lease_wait, ttls)
 
-    async def event(self, event_id: str, load: Callable[[], Awaitable[bytes | None]]) -> Served:
+    async def event(
+        self, event_id: str, load: Callable[[], Awaitable[Item | bytes | None]]
+    ) -> Served:
         """The event's entry: 200 with ``load``'s body, or 404 (cached too) when it gives
         None."""
+        return await self._item(item_key(event_id), load)
 
+    async def occurrence(
+        self, occurrence_id: str, load: Callable[[], Awaitable[Item | bytes | None]]
+    ) -> Served:
+        """One occurrence of a recurring event, kept with the list pages: any write retires
+        it (a write names its series, not the occurrences it moves or removes)."""
+        return await self._item(list_key(occurrence_id), load)
+
+    async def _item(
+        self, key: CacheKey, load: Callable[[], Awaitable[Item | bytes | None]]
+    ) -> Served:
         async def entry() -> tuple[Entry, float]:
-            body = await load()
-            if body is None:
+            found = await load()
+            if found is None:
                 return Entry.build(404, b""), self._ttls.missing
-            return Entry.build(200, body), self._ttls.item
+            if isinstance(found, bytes):
+                found = Item(found)
+            return Entry.build(200, found.body, modified=found.modified), self._ttls.item
 
-        read = await self.reads.read(item_key(event_id), entry)
+        read = await self.reads.read(key, entry)
         return Served(read.value, read.outcome)
 
     async def page(self, query: EventQuery, load: Callable[[], Awaitable[Page]]) -> Served:
@@ -126,7 +151,7 @@ class EventCache:
         if committed is None:
             await self.forget(event_id)  # nothing was written: frees the lease
             return None
-        entry = Entry.build(200, committed.body)
+        entry = Entry.build(200, committed.body, modified=committed.modified)
         if lease is None:
             await self.forget(event_id, committed.seq)
         else:

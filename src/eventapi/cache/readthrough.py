@@ -146,6 +146,12 @@ class ReadThrough(Generic[V]):
             assert lookup.value is not None
             return Read(lookup.value, "HIT")
         value, ttl = await load()
+        if lookup.foreign:
+            # Another release's entry (a rolling upgrade, or one left by it): removed like
+            # any invalidation (which only ever makes the cache hold less), so the next
+            # read can fill this format. Not the value just read: that needs a lease.
+            with contextlib.suppress(CacheUnavailable):
+                await self.cache.invalidate([key.name])
         if lookup.state is LookupState.LEASED and lookup.token is not None:
             # Refused when a write revoked the lease while we loaded: what we read then
             # must not be cached, but it is still fresh for everyone in this flight.

@@ -14,7 +14,7 @@ like any other invalid date, instead of overflowing later.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # Every ISO 8601 form pydantic reads starts with a four-digit year and a dash (YYYY-MM-DD);
@@ -55,3 +55,23 @@ def format_iso(value: datetime) -> str:
     spec = "milliseconds" if value.microsecond else "seconds"
     text = value.isoformat(timespec=spec)
     return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def format_utc(value: datetime) -> str:
+    """An instant as the API writes the ones it computes: UTC, milliseconds, ``Z``."""
+    return instant(value).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def now() -> datetime:
+    """The current instant, at the precision dates are kept at."""
+    return normalise(datetime.now(UTC))
+
+
+def after(previous: datetime | None) -> datetime:
+    """The current instant, but later than ``previous`` (a millisecond at least): every
+    write of an event moves its updated_at on, even two within one millisecond or under a
+    clock that stepped back, so it orders the event's writes."""
+    current = now()
+    if previous is None or current > previous:
+        return current
+    return previous + timedelta(milliseconds=1)

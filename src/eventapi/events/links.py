@@ -13,8 +13,10 @@ EVENTS_PATH = "/api/events"
 
 def _href(query: EventQuery, offset: int) -> str:
     params = query.model_dump(mode="json", exclude_defaults=True, exclude={"limit", "offset"})
+    if query.expand:
+        params["expand"] = "true"  # as a client writes it (urlencode would say True)
     params.update(limit=query.limit, offset=offset)
-    return f"<{EVENTS_PATH}?{urlencode(params)}>"
+    return f"<{EVENTS_PATH}?{urlencode(params, doseq=True)}>"
 
 
 def page_links(query: EventQuery, total: int) -> str:

@@ -3,9 +3,13 @@ ASGI fast path, so both send the same status, headers and bytes."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
 from starlette.responses import Response
 from starlette.types import Scope, Send
 
+from eventapi.cache.entry import Entry
 from eventapi.cache.events import Served
 from eventapi.errors import EventNotFound
 from eventapi.events.schemas import EventQuery
@@ -27,6 +31,27 @@ def if_none_match_of(scope: Scope) -> str | None:
     return ", ".join(lines) if lines else None
 
 
+def if_modified_since_of(scope: Scope) -> str | None:
+    name: bytes
+    value: bytes
+    for name, value in scope["headers"]:
+        if name == b"if-modified-since":
+            return value.decode("latin-1")
+    return None
+
+
+def not_modified_since(modified: str, if_modified_since: str) -> bool:
+    """RFC 9110 13.1.3: whether the event, last modified at the HTTP date ``modified``, is
+    unchanged since the field's date (a field that is no HTTP date is ignored: False)."""
+    try:
+        since = parsedate_to_datetime(if_modified_since)
+    except (TypeError, ValueError, IndexError):
+        return False
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return parsedate_to_datetime(modified) <= since
+
+
 def etag_matches(if_none_match: str, etag: str) -> bool:
     """RFC 9110 If-None-Match: weak comparison over a comma-separated list, or "*"."""
     if if_none_match.strip() == "*":
@@ -34,19 +59,39 @@ def etag_matches(if_none_match: str, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == etag for tag in if_none_match.split(","))
 
 
-async def item_parts(
-    service: EventService, event_id: str, if_none_match: str | None, path: str
-) -> Parts:
-    """GET /api/events/{id}, for a well-formed id: the one implementation, which both the
-    route (documented in OpenAPI) and the ASGI fast path (which answers first) call."""
+async def item_parts(service: EventService, event_id: str, scope: Scope, path: str) -> Parts:
+    """GET /api/events/{id}, for a well-formed id (of an event, or of an occurrence of a
+    recurring one): the one implementation, which both the route (documented in OpenAPI)
+    and the ASGI fast path (which answers first) call."""
     event_id = event_id.lower()
-    served = await service.get(event_id)
+    if "_" in event_id:
+        series_id, start = _occurrence(event_id)
+        served = await (service.get_occurrence(series_id, start) if start else _not_found())
+    else:
+        served = await service.get(event_id)
     if served.entry.status == 404:
         # Cached or not, "not found" is rendered without raising on this hot path; like
         # every read, it says where it came from.
         status, headers, body = problem_parts(EventNotFound(event_id), path)
         return status, {**headers, "X-Cache": served.outcome}, body
-    return served_parts(served, if_none_match)
+    inm = if_none_match_of(scope)
+    return served_parts(served, inm, None if inm else if_modified_since_of(scope))
+
+
+def _occurrence(occurrence_id: str) -> tuple[str, datetime | None]:
+    """An occurrence id's series id and start (None: digits that are no date-time)."""
+    series_id, stamp = occurrence_id.split("_")
+    try:
+        start = datetime.strptime(stamp[:15], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return series_id, None
+    if len(stamp) > 16:  # .mmmZ
+        start = start.replace(microsecond=int(stamp[16:19]) * 1000)
+    return series_id, start
+
+
+async def _not_found() -> Served:
+    return Served(Entry.build(404, b""), "MISS")
 
 
 async def list_parts(
@@ -63,14 +108,25 @@ async def list_parts(
     return served_parts(served, if_none_match)
 
 
-def served_parts(served: Served, if_none_match: str | None) -> Parts:
-    """(status, headers, body) for a read; 304 without a body when the ETag matches."""
+def served_parts(
+    served: Served, if_none_match: str | None, if_modified_since: str | None = None
+) -> Parts:
+    """(status, headers, body) for a read; 304 without a body when the ETag matches, or
+    (with no If-None-Match) the event is unmodified since If-Modified-Since."""
     entry = served.entry
     headers = {"ETag": entry.etag, "X-Cache": served.outcome, "Cache-Control": "no-cache"}
     if entry.total:
         headers["X-Total-Count"] = entry.total
         headers["Link"] = entry.link
+    if entry.modified:
+        headers["Last-Modified"] = entry.modified
     if if_none_match and etag_matches(if_none_match, entry.etag):
+        return 304, headers, b""
+    if (
+        if_modified_since
+        and entry.modified
+        and not_modified_since(entry.modified, if_modified_since)
+    ):
         return 304, headers, b""
     headers["Content-Type"] = JSON
     return 200, headers, entry.body
@@ -79,6 +135,8 @@ def served_parts(served: Served, if_none_match: str | None) -> Parts:
 def written_response(written: Written, status: int = 200, **headers: str) -> Response:
     """A write's answer: the event as now stored, with its new ETag (the one a GET of it
     returns, from any process, until the next write)."""
+    if written.modified:
+        headers = {"Last-Modified": written.modified, **headers}
     return Response(
         written.body, status, headers={"ETag": written.etag, **headers}, media_type=JSON
     )

@@ -14,7 +14,7 @@ from eventapi.errors import (
     PreconditionRequired,
 )
 from eventapi.events.links import EVENTS_PATH
-from eventapi.events.preconditions import IfMatch
+from eventapi.events.preconditions import IfMatch, IfUnmodifiedSince
 from eventapi.events.responses import (
     JSON,
     Parts,
@@ -25,11 +25,13 @@ from eventapi.events.responses import (
 )
 from eventapi.events.schemas import (
     EVENT_ID,
+    OCCURRENCE_ID,
     DeleteResult,
     EventCreate,
     EventQuery,
     EventRead,
     EventUpdate,
+    OccurrenceRead,
 )
 from eventapi.events.service import IdempotencyKey
 from eventapi.http.json_body import JsonBodyRoute
@@ -42,6 +44,19 @@ EventId = Annotated[
         pattern=f"^{EVENT_ID}$",
         description="24-character hexadecimal ObjectId",
         examples=["68ed254e36d0233aa05afbe9"],
+    ),
+]
+# What GET answers: an event's id, or an occurrence's (of a recurring event, as an expanded
+# list names it).
+ReadId = Annotated[
+    str,
+    Path(
+        pattern=f"^({EVENT_ID}|{OCCURRENCE_ID})$",
+        description=(
+            "24-character hexadecimal ObjectId, or an occurrence's id: the series' id, '_', "
+            "and the occurrence's start in UTC (basic ISO 8601)"
+        ),
+        examples=["68ed254e36d0233aa05afbe9", "68ed254e36d0233aa05afbe9_20251202T000000Z"],
     ),
 ]
 
@@ -57,11 +72,23 @@ BODY_PROBLEMS = (400, 413, 415)
 
 
 IfNoneMatch = Annotated[str | None, Header(description="ETag(s) from an earlier response")]
+IfModifiedSince = Annotated[
+    str | None,
+    Header(
+        description="304 when the event is unchanged since this HTTP date (its "
+        "Last-Modified); ignored with If-None-Match"
+    ),
+]
 
 _ETAG = {"ETag": {"description": "Strong tag of the body", "schema": {"type": "string"}}}
 # What a GET answers: the body's tag and where it came from; 304 to a matching If-None-Match.
 _SERVED = {
     "ETag": {**_ETAG["ETag"], "required": True},
+    "Last-Modified": {
+        "description": "When the event was last written (an HTTP date; absent for events "
+        "written before the API kept it)",
+        "schema": {"type": "string"},
+    },
     "X-Cache": {
         "description": "HIT: from the cache; MISS: from the database (and now cached); "
         "BYPASS: from the database, the cache being off or unreachable",
@@ -148,6 +175,25 @@ async def if_match_header(
 
 IfMatchDep = Annotated[IfMatch | None, Depends(if_match_header)]
 
+
+async def if_unmodified_since_header(
+    if_unmodified_since: Annotated[
+        str | None,
+        Header(
+            description=(
+                "Write only if the event is unchanged since this HTTP date (its "
+                "Last-Modified); else 412. To the second: If-Match is exact. Ignored with "
+                "If-Match, or when it is not an HTTP date."
+            ),
+            examples=["Tue, 02 Dec 2025 10:00:00 GMT"],
+        ),
+    ] = None,
+) -> IfUnmodifiedSince | None:
+    return None if if_unmodified_since is None else IfUnmodifiedSince.parse(if_unmodified_since)
+
+
+IfUnmodifiedSinceDep = Annotated[IfUnmodifiedSince | None, Depends(if_unmodified_since_header)]
+
 # 1 to 255 printable ASCII characters; spaces only inside (HTTP drops them at either end).
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]([\x20-\x7e]{0,253}[\x21-\x7e])?$"
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY)
@@ -217,7 +263,7 @@ router = APIRouter(
 
 @router.get(
     "",
-    response_model=list[EventRead],
+    response_model=list[OccurrenceRead | EventRead],
     operation_id="listEvents",
     summary="List events",
     responses={**_problems(429, 503), **NOT_MODIFIED, 200: {"headers": {**_SERVED, **_PAGED}}},
@@ -252,14 +298,17 @@ async def list_events(
     responses={**_problems(404), **NOT_MODIFIED, 200: {"headers": _SERVED}},
 )
 async def get_event(
-    event_id: EventId, service: ServiceDep, request: Request, if_none_match: IfNoneMatch = None
+    event_id: ReadId,
+    service: ServiceDep,
+    request: Request,
+    if_none_match: IfNoneMatch = None,
+    if_modified_since: IfModifiedSince = None,
 ) -> Response:
-    del if_none_match  # documented above; read with every line of it (if_none_match_of)
+    del if_none_match, if_modified_since  # documented above; read by item_parts
     # The ASGI fast path (http/fastpath.py) answers these requests before routing; this
     # route documents the operation in OpenAPI and serves when the fast path is off. Both
     # run item_parts.
-    inm = if_none_match_of(request.scope)
-    return _response(await item_parts(service, event_id, inm, request.url.path))
+    return _response(await item_parts(service, event_id, request.scope, request.url.path))
 
 
 @router.post(
@@ -316,8 +365,9 @@ async def replace_event(
     data: EventCreate,
     service: ServiceDep,
     if_match: IfMatchDep,
+    unmodified: IfUnmodifiedSinceDep,
 ) -> Response:
-    written = await service.replace(event_id.lower(), data, if_match)
+    written = await service.replace(event_id.lower(), data, if_match, unmodified)
     return written_response(written)
 
 
@@ -339,8 +389,9 @@ async def patch_event(
     data: EventUpdate,
     service: ServiceDep,
     if_match: IfMatchDep,
+    unmodified: IfUnmodifiedSinceDep,
 ) -> Response:
-    written = await service.patch(event_id.lower(), data, if_match)
+    written = await service.patch(event_id.lower(), data, if_match, unmodified)
     return written_response(written)
 
 
@@ -352,8 +403,13 @@ async def patch_event(
     description="With If-Match, only if the event is unchanged since that ETag was read.",
     responses={**_problems(404), **CONDITIONAL},
 )
-async def delete_event(event_id: EventId, service: ServiceDep, if_match: IfMatchDep) -> Response:
+async def delete_event(
+    event_id: EventId,
+    service: ServiceDep,
+    if_match: IfMatchDep,
+    unmodified: IfUnmodifiedSinceDep,
+) -> Response:
     event_id = event_id.lower()
-    await service.delete(event_id, if_match)
+    await service.delete(event_id, if_match, unmodified)
     body = DeleteResult(message=f"Event {event_id} deleted successfully")
     return Response(body.model_dump_json(), media_type=JSON)

@@ -27,25 +27,38 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
 
-from pydantic import TypeAdapter
+from pydantic import SerializeAsAny, TypeAdapter
 
 from eventapi.cache.entry import strong_etag
-from eventapi.cache.events import Committed, EventCache, Page, Served
+from eventapi.cache.events import Committed, EventCache, Item, Page, Served
 from eventapi.errors import (
     EventApiError,
     EventNotFound,
     IdempotencyKeyInFlight,
     PreconditionFailed,
 )
+from eventapi.events import timing
 from eventapi.events.admission import ListAdmission
 from eventapi.events.links import page_links
-from eventapi.events.preconditions import IfMatch
-from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead, EventUpdate
+from eventapi.events.preconditions import IfMatch, IfUnmodifiedSince
+from eventapi.events.schemas import (
+    FIELD_DEFAULTS,
+    EventCreate,
+    EventPage,
+    EventQuery,
+    EventRead,
+    EventUpdate,
+    occurrence_id,
+    occurrence_of,
+)
 from eventapi.events.store import Claim, EventStore, VersionConflict
 from eventapi.metrics import Metrics
 
-_EVENT_LIST = TypeAdapter(list[EventRead])
+# SerializeAsAny: an expanded page's occurrences keep their series_id.
+_EVENT_LIST = TypeAdapter(list[SerializeAsAny[EventRead]])
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +67,7 @@ class Written:
     body: bytes
     etag: str  # of ``body``: what a GET of the event returns until its next write
     replayed: bool = False  # the answer to an earlier request with the same Idempotency-Key
+    modified: str = ""  # its Last-Modified
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,17 +80,32 @@ class IdempotencyKey:
 
 def fingerprint(data: EventCreate) -> str:
     """The request a key was used for: SHA-256 of its validated body (every field, fixed
-    order), so bodies that differ only in key order or spacing count as the same request."""
-    return hashlib.sha256(data.model_dump_json().encode()).hexdigest()
+    order), so bodies that differ only in key order or spacing count as the same request.
+    A field left at its default is left out, so a retry after an upgrade that added fields
+    (the calendar fields) is still the same request as before it."""
+    fields = data.model_dump()
+    left = {name for name, default in FIELD_DEFAULTS.items() if fields[name] == default}
+    return hashlib.sha256(data.model_dump_json(exclude=left).encode()).hexdigest()
 
 
 def render(event: EventRead) -> bytes:
     return event.model_dump_json().encode()
 
 
+def last_modified(event: EventRead) -> str:
+    """The event's Last-Modified (an HTTP date, to the second), or "" when it has no
+    modification date (written before they were kept)."""
+    stamp = event.updated_at or event.created_at
+    return "" if stamp is None else format_datetime(stamp.replace(microsecond=0), usegmt=True)
+
+
+def item(event: EventRead) -> Item:
+    return Item(render(event), last_modified(event))
+
+
 def written(event: EventRead) -> Written:
     body = render(event)
-    return Written(event.id, body, strong_etag(body))
+    return Written(event.id, body, strong_etag(body), modified=last_modified(event))
 
 
 class EventService:
@@ -96,12 +125,30 @@ class EventService:
     async def get(self, event_id: str) -> Served:
         """The event's entry; a 404 entry (cached "not found" too) when there is none."""
 
-        async def load() -> bytes | None:
+        async def load() -> Item | None:
             self._metrics.store_operation("get")
             event = await self._store.get(event_id)
-            return None if event is None else render(event)
+            return None if event is None else item(event)
 
         served = await self.cache.event(event_id, load)
+        self._metrics.cache_request("item", served.outcome)
+        return served
+
+    async def get_occurrence(self, series_id: str, start: datetime) -> Served:
+        """The occurrence of the recurring event ``series_id`` that starts at the instant
+        ``start``; a 404 entry when the series or that occurrence does not exist."""
+
+        async def load() -> Item | None:
+            self._metrics.store_operation("get")
+            series = await self._store.get(series_id)
+            if series is None or series.recurrence is None:
+                return None
+            if start not in {o.start for o in timing.occurrences(series)}:
+                return None
+            found = occurrence_of(series, start)
+            return Item(render(found), last_modified(series))
+
+        served = await self.cache.occurrence(occurrence_id(series_id, start), load)
         self._metrics.cache_request("item", served.outcome)
         return served
 
@@ -146,30 +193,44 @@ class EventService:
         finally:
             self._in_flight.discard(held)
         if saved.replayed:
-            body = render(saved.event)
-            return Written(saved.event.id, body, strong_etag(body), replayed=True)
+            replay = written(saved.event)
+            return Written(replay.event_id, replay.body, replay.etag, True, replay.modified)
         await self.cache.forget(saved.event.id, saved.seq)
         return written(saved.event)
 
     async def replace(
-        self, event_id: str, data: EventCreate, if_match: IfMatch | None = None
+        self,
+        event_id: str,
+        data: EventCreate,
+        if_match: IfMatch | None = None,
+        unmodified: IfUnmodifiedSince | None = None,
     ) -> Written:
-        return await self._update(event_id, data.model_dump(), if_match)
+        return await self._update(event_id, data.model_dump(), if_match, unmodified)
 
     async def patch(
-        self, event_id: str, data: EventUpdate, if_match: IfMatch | None = None
+        self,
+        event_id: str,
+        data: EventUpdate,
+        if_match: IfMatch | None = None,
+        unmodified: IfUnmodifiedSince | None = None,
     ) -> Written:
-        return await self._update(event_id, data.changes(), if_match)
+        return await self._update(event_id, data.changes(), if_match, unmodified)
 
     async def _update(
-        self, event_id: str, changes: dict[str, object], if_match: IfMatch | None
+        self,
+        event_id: str,
+        changes: dict[str, object],
+        if_match: IfMatch | None,
+        unmodified: IfUnmodifiedSince | None,
     ) -> Written:
-        expected = await self._expected_version(event_id, if_match)
+        expected = await self._expected_version(event_id, if_match, unmodified)
 
         async def commit() -> Committed | None:
             self._metrics.store_operation("update")
             saved = await self._store.update(event_id, changes, expected_version=expected)
-            return None if saved is None else Committed(saved.seq, render(saved.event))
+            if saved is None:
+                return None
+            return Committed(saved.seq, render(saved.event), last_modified(saved.event))
 
         try:
             entry = await self.cache.write(event_id, commit)
@@ -177,10 +238,15 @@ class EventService:
             raise _changed(conflict) from None
         if entry is None:
             raise _absent(event_id, if_match)
-        return Written(event_id, entry.body, entry.etag)
+        return Written(event_id, entry.body, entry.etag, modified=entry.modified)
 
-    async def delete(self, event_id: str, if_match: IfMatch | None = None) -> None:
-        expected = await self._expected_version(event_id, if_match)
+    async def delete(
+        self,
+        event_id: str,
+        if_match: IfMatch | None = None,
+        unmodified: IfUnmodifiedSince | None = None,
+    ) -> None:
+        expected = await self._expected_version(event_id, if_match, unmodified)
         self._metrics.store_operation("delete")
         try:
             seq = await self._store.delete(event_id, expected_version=expected)
@@ -193,18 +259,27 @@ class EventService:
         if seq is None:
             raise _absent(event_id, if_match)
 
-    async def _expected_version(self, event_id: str, if_match: IfMatch | None) -> int | None:
-        """The version the write must find the event at; None: any (no If-Match, or ``*``,
-        for which the store's own "only if it exists" is the whole check). Raises
-        PreconditionFailed, with the current ETag, when If-Match does not match now."""
-        if if_match is None or if_match.any:
+    async def _expected_version(
+        self, event_id: str, if_match: IfMatch | None, unmodified: IfUnmodifiedSince | None
+    ) -> int | None:
+        """The version the write must find the event at; None: any (no precondition, or
+        If-Match ``*``, for which the store's own "only if it exists" is the whole check).
+        Raises PreconditionFailed, with the current ETag, when If-Match does not match now,
+        or (without If-Match, RFC 9110 13.2.2) the event changed after If-Unmodified-Since.
+        """
+        if (if_match is None and unmodified is None) or (if_match is not None and if_match.any):
             return None
         self._metrics.store_operation("get")
         current = await self._store.get_versioned(event_id)
         if current is None:
+            if if_match is None:
+                return None  # the write finds no event: 404, as without the field
             raise PreconditionFailed(event_id, None)
         etag = strong_etag(render(current.event))
-        if not if_match.matches(etag):
+        if if_match is not None and not if_match.matches(etag):
+            raise PreconditionFailed(event_id, etag)
+        stamp = current.event.updated_at or current.event.created_at
+        if if_match is None and unmodified is not None and not unmodified.holds(stamp):
             raise PreconditionFailed(event_id, etag)
         return current.version
 

@@ -87,8 +87,7 @@ class ReadEdge:
             ):
                 scope["eventapi.route"] = ROUTE
                 service = runtime_of(scope).service
-                inm = if_none_match_of(scope)
-                await _answer(scope, send, item_parts(service, path[len(PREFIX) :], inm, path))
+                await _answer(scope, send, item_parts(service, path[len(PREFIX) :], scope, path))
                 return
         await self.app(scope, receive, send)
 

@@ -25,9 +25,9 @@ so an event the first attempt did insert is not created twice.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -42,15 +42,16 @@ from pymongo import (
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from eventapi.changes import Change, ChangeBatch
-from eventapi.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
+from eventapi.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, StoreUnavailable
 from eventapi.events import dates
 from eventapi.events.schemas import (
-    EVENT_FIELDS,
     EventCreate,
     EventFields,
     EventPage,
     EventQuery,
     EventRead,
+    fields_of,
+    merged,
 )
 from eventapi.events.store import (
     IDEMPOTENCY_TTL,
@@ -60,11 +61,20 @@ from eventapi.events.store import (
     VersionConflict,
     Versioned,
 )
+from eventapi.storage import mongo_schema
 from eventapi.storage.guarded import guarded
+from eventapi.storage.mongo_docs import (
+    Document,
+    doc_to_event,
+    event_filter,
+    fields_to_doc,
+    longest_span,
+    occurrence_from,
+    occurrence_pipeline,
+    single_filter,
+)
 
 log = logging.getLogger("eventapi.storage")
-
-Document = dict[str, Any]
 
 DUPLICATE_KEY = 11000
 # The log keeps at least this many records; a relay further behind retires everything.
@@ -79,52 +89,92 @@ _INDEXES: list[list[tuple[str, int]]] = [
     [("title", ASCENDING), ("_id", ASCENDING)],
     [("category_key", ASCENDING), ("date", ASCENDING), ("_id", ASCENDING)],
     [("category_key", ASCENDING), ("title", ASCENDING), ("_id", ASCENDING)],
+    [("organizer_key", ASCENDING), ("date", ASCENDING), ("_id", ASCENDING)],
+    [("status", ASCENDING), ("date", ASCENDING), ("_id", ASCENDING)],
+    [("updated_at", ASCENDING), ("_id", ASCENDING)],
+    [("occurrences.s", ASCENDING)],
 ]
 _SORT = {
     "date": [("date", ASCENDING), ("_id", ASCENDING)],
     "-date": [("date", DESCENDING), ("_id", DESCENDING)],
     "title": [("title", ASCENDING), ("_id", ASCENDING)],
     "-title": [("title", DESCENDING), ("_id", DESCENDING)],
+    "updated": [("updated_at", ASCENDING), ("_id", ASCENDING)],
+    "-updated": [("updated_at", DESCENDING), ("_id", DESCENDING)],
+}
+# The order of the occurrences of an expanded page, in the aggregation and in the merge.
+_OCCURRENCE_SORT = {
+    "date": [("occurrences.s", ASCENDING), ("_id", ASCENDING)],
+    "-date": [("occurrences.s", DESCENDING), ("_id", DESCENDING)],
+    "title": [("title", ASCENDING), ("_id", ASCENDING), ("occurrences.s", ASCENDING)],
+    "-title": [("title", DESCENDING), ("_id", DESCENDING), ("occurrences.s", DESCENDING)],
+    "updated": [("updated_at", ASCENDING), ("_id", ASCENDING), ("occurrences.s", ASCENDING)],
+    "-updated": [("updated_at", DESCENDING), ("_id", DESCENDING), ("occurrences.s", DESCENDING)],
 }
 
 
-# Casefolded companions: MongoDB's case-insensitive regex compares letter by letter
-# ("ß" never matches "ss"); matching casefolded text keeps q identical to SQLite's.
-_SEARCHED = ("title", "description", "location")
+def _row_key(field: str) -> Any:
+    def key(row: tuple[Document, bool]) -> Any:
+        doc, series = row
+        if field == "start":
+            return doc["occurrences"]["s"] if series else doc["date"]
+        if field == "_id":
+            return str(doc["_id"])
+        value = doc.get(field)
+        return (value is not None, value if value is not None else "")
+
+    return key
 
 
-def _fields_to_doc(fields: Mapping[str, Any]) -> Document:
-    """Domain fields -> document fields (date, category and searched text get companions)."""
-    doc: Document = {}
-    for name, value in fields.items():
-        if name == "date":
-            doc["date"] = dates.instant(value)
-            doc["date_naive"] = value.tzinfo is None
-        elif name == "category":
-            doc["category"] = value
-            doc["category_key"] = value.casefold() if value is not None else None
-        else:
-            doc[name] = value
-            if name in _SEARCHED:
-                doc[f"{name}_key"] = value.casefold() if value is not None else None
-    return doc
+def _merge_key(fields: list[str], descending: bool) -> Any:
+    keys = [_row_key(f) for f in fields]
+
+    def key(row: tuple[Document, bool]) -> Any:
+        return tuple(k(row) for k in keys)
+
+    if descending:
+        return _Reversed.wrap(key)
+    return key
 
 
-def _doc_to_event(doc: Document) -> EventRead:
-    return EventRead(
-        id=str(doc["_id"]),
-        title=doc["title"],
-        description=doc.get("description"),
-        date=dates.from_instant(doc["date"], bool(doc.get("date_naive"))),
-        location=doc.get("location"),
-        category=doc.get("category"),
-        organizer=doc.get("organizer"),
-    )
+class _Reversed:
+    """A sort key that orders the other way (for a descending merge)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __lt__(self, other: _Reversed) -> bool:
+        return bool(other.value < self.value)
+
+    @staticmethod
+    def wrap(key: Any) -> Any:
+        return lambda row: _Reversed(key(row))
+
+
+_EXPANDED_SORT = {
+    "date": _merge_key(["start", "_id"], False),
+    "-date": _merge_key(["start", "_id"], True),
+    "title": _merge_key(["title", "_id", "start"], False),
+    "-title": _merge_key(["title", "_id", "start"], True),
+    "updated": _merge_key(["updated_at", "_id", "start"], False),
+    "-updated": _merge_key(["updated_at", "_id", "start"], True),
+}
+# A PATCH reads the event, checks it merged with the changes, and writes it only if it is
+# still at the version read; another write in between makes it read again, this many times.
+_MERGE_ATTEMPTS = 20
+
+
+def _new(event_id: ObjectId, event: EventCreate) -> EventRead:
+    """The event a create makes: stamped now."""
+    now = dates.now()
+    return EventRead(id=str(event_id), **event.model_dump(), created_at=now, updated_at=now)
 
 
 def _versioned(doc: Document) -> Versioned:
     # A document written before versions were kept has none: version 0.
-    return Versioned(_doc_to_event(doc), int(doc.get("version") or 0))
+    return Versioned(doc_to_event(doc), int(doc.get("version") or 0))
 
 
 def _at_version(event_id: str, expected_version: int | None) -> Document:
@@ -134,25 +184,6 @@ def _at_version(event_id: str, expected_version: int | None) -> Document:
         flt["version"] = {"$in": [0, None]}  # None also matches a missing field
     elif expected_version is not None:
         flt["version"] = expected_version
-    return flt
-
-
-def _filter(query: EventQuery) -> Document:
-    # Every value is a validated scalar placed under an operator we chose, so nothing a
-    # client sends can become an operator; q is regex-escaped.
-    flt: Document = {}
-    if query.category is not None:
-        flt["category_key"] = query.category.casefold()
-    span: Document = {}
-    if query.date_from is not None:
-        span["$gte"] = dates.instant(query.date_from)
-    if query.date_to is not None:
-        span["$lte"] = dates.instant(query.date_to)
-    if span:
-        flt["date"] = span
-    if query.q is not None:
-        pattern = {"$regex": re.escape(query.q.casefold())}
-        flt["$or"] = [{f"{name}_key": pattern} for name in _SEARCHED]
     return flt
 
 
@@ -168,6 +199,7 @@ class MongoEventStore:
         self._events = collection
         self._changes = collection.database["changes"]
         self._keys = collection.database["idempotency"]
+        self._meta = collection.database["meta"]
         self._timeout = timeout
         self._client = client
         self._indexed = False
@@ -193,6 +225,9 @@ class MongoEventStore:
         store = cls(database["events"], timeout, client)
         try:
             await store._ensure_indexes()
+        except mongo_schema.NewerSchema:
+            await client.close()
+            raise
         except Exception:
             log.warning("mongodb not reachable at start-up; will retry on first request")
         return store
@@ -204,6 +239,7 @@ class MongoEventStore:
         if self._indexed:
             return
         async with self._guard("create_index"):
+            await mongo_schema.ensure(self._events.database)
             for keys in _INDEXES:
                 await self._events.create_index(keys)
             await self._changes.create_index([("at", ASCENDING)])
@@ -213,7 +249,7 @@ class MongoEventStore:
     async def get(self, event_id: str) -> EventRead | None:
         async with self._guard("get"):
             doc = await self._events.find_one({"_id": ObjectId(event_id)})
-        return _doc_to_event(doc) if doc else None
+        return doc_to_event(doc) if doc else None
 
     async def get_versioned(self, event_id: str) -> Versioned | None:
         async with self._guard("get"):
@@ -229,14 +265,49 @@ class MongoEventStore:
 
     async def list(self, query: EventQuery) -> EventPage:
         await self._ensure_indexes()
-        flt = _filter(query)
         async with self._guard("list"):
+            span = await self._longest() if query.windowed() else timedelta(0)
+            if query.expand:
+                return await self._expanded(query, span)
+            flt = event_filter(query, span)
             total = await self._events.count_documents(flt)
             cursor = (
                 self._events.find(flt).sort(_SORT[query.sort]).skip(query.offset).limit(query.limit)
             )
             docs = [doc async for doc in cursor]
-        return EventPage(items=[_doc_to_event(d) for d in docs], total=int(total))
+        return EventPage(items=[doc_to_event(d) for d in docs], total=int(total))
+
+    async def _longest(self) -> timedelta:
+        found = await self._meta.find_one({"_id": "longest"})
+        return timedelta(milliseconds=0 if found is None else int(found["ms"]))
+
+    async def _note_longest(self, doc: Document) -> None:
+        """Before an event with a span is written: the longest span grows to cover it (a
+        window query reads from date_from minus it; mongo_docs.py)."""
+        if span := longest_span(doc):
+            await self._meta.update_one({"_id": "longest"}, {"$max": {"ms": span}}, upsert=True)
+
+    async def _expanded(self, query: EventQuery, span: timedelta) -> EventPage:
+        """An expanded page: the events that do not recur and the occurrences of those that
+        do, each read in the page's order up to its end, and merged. A page deep in a long
+        window reads offset + limit of each (cursor paging is the way to go deep)."""
+        end = query.offset + query.limit
+        sort = _EXPANDED_SORT[query.sort]
+        single = single_filter(query, span)
+        singles = self._events.find(single).sort(_SORT[query.sort]).limit(end)
+        pipeline = occurrence_pipeline(query, span)
+        occurrences = self._events.aggregate(
+            [*pipeline, {"$sort": dict(_OCCURRENCE_SORT[query.sort])}, {"$limit": end}]
+        )
+        counted = self._events.aggregate([*pipeline, {"$count": "n"}])
+        rows = [(doc, False) async for doc in singles]
+        rows += [(doc, True) async for doc in occurrences]
+        counts = [doc["n"] async for doc in counted]
+        total = await self._events.count_documents(single) + (counts[0] if counts else 0)
+        rows.sort(key=sort)
+        page = rows[query.offset : end]
+        items = [occurrence_from(d) if series else doc_to_event(d) for d, series in page]
+        return EventPage(items=items, total=int(total))
 
     async def _intent(self, event_id: str | None) -> int:
         """Record a change before making it; returns its seq."""
@@ -257,19 +328,23 @@ class MongoEventStore:
         return seq
 
     async def create(self, event: EventCreate) -> Saved:
-        doc = {"_id": ObjectId(), **_fields_to_doc(event.model_dump())}
+        created = _new(ObjectId(), event)
+        doc = {"_id": ObjectId(created.id), **fields_to_doc(fields_of(created))}
         async with self._guard("insert"):
-            seq = await self._intent(str(doc["_id"]))
+            await self._note_longest(doc)
+            seq = await self._intent(created.id)
             await self._events.insert_one({**doc, "version": seq})
-        return Saved(EventRead(id=str(doc["_id"]), **event.model_dump()), seq)
+        return Saved(created, seq)
 
     async def create_once(self, event: EventCreate, claim: Claim) -> Saved:
         record_id = f"{claim.scope}/{claim.key}"
-        fields = _fields_to_doc(event.model_dump())
         async with self._guard("insert"):
             event_id = await self._claim(record_id, claim)
             if isinstance(event_id, EventRead):
                 return Saved(event_id, 0, replayed=True)
+            created = _new(event_id, event)
+            fields = fields_to_doc(fields_of(created))
+            await self._note_longest(fields)
             seq = await self._intent(str(event_id))
             try:
                 await self._events.insert_one({"_id": event_id, **fields, "version": seq})
@@ -279,7 +354,6 @@ class MongoEventStore:
                 await self._events.update_one(
                     {"_id": event_id}, {"$set": {**fields, "version": seq}}
                 )
-            created = EventRead(id=str(event_id), **event.model_dump())
             await self._keys.update_one(
                 {"_id": record_id},
                 {"$set": {"state": "done", "response": created.model_dump_json()}},
@@ -339,15 +413,32 @@ class MongoEventStore:
                 raise VersionConflict(current)
             return Saved(current.event, 0)
         async with self._guard("update"):
-            seq = await self._intent(event_id)
-            doc = await self._events.find_one_and_update(
-                _at_version(event_id, expected_version),
-                {"$set": {**_fields_to_doc(changes), "version": seq}},
-                return_document=ReturnDocument.AFTER,
-            )
-        if doc is None and expected_version is not None:
-            await self._conflict_or_absent(event_id)
-        return Saved(_doc_to_event(doc), seq) if doc else None
+            for _ in range(_MERGE_ATTEMPTS):
+                found = await self._events.find_one({"_id": ObjectId(event_id)})
+                if found is None:
+                    return None
+                current = _versioned(found)
+                if expected_version is not None and current.version != expected_version:
+                    raise VersionConflict(current)
+                event = merged(current.event, changes)
+                fields: EventFields = {
+                    **fields_of(current.event),
+                    **event.model_dump(),  # type: ignore[typeddict-item]
+                    "updated_at": dates.after(current.event.updated_at),
+                }
+                doc = fields_to_doc(fields)
+                await self._note_longest(doc)
+                seq = await self._intent(event_id)
+                written = await self._events.find_one_and_update(
+                    _at_version(event_id, current.version),
+                    {"$set": {**doc, "version": seq}},
+                    return_document=ReturnDocument.AFTER,
+                )
+                if written is not None:
+                    return Saved(doc_to_event(written), seq)
+                # Written or deleted since it was read: read it again (an intent is left,
+                # which costs one needless invalidation).
+        raise StoreUnavailable("the event kept changing while it was being updated; retry")
 
     async def delete(self, event_id: str, *, expected_version: int | None = None) -> int | None:
         async with self._guard("delete"):
@@ -381,12 +472,10 @@ class MongoEventStore:
         if not events:
             return 0
         await self._ensure_indexes()
-        docs = [
-            {"_id": ObjectId(e.id), **_fields_to_doc(e.model_dump(include=set(EVENT_FIELDS)))}
-            for e in events
-        ]
+        docs = [{"_id": ObjectId(e.id), **fields_to_doc(fields_of(e))} for e in events]
         async with self._guard("bulk insert"):
             try:
+                await self._note_longest(max(docs, key=longest_span))
                 seq = await self._intent(None)
                 for doc in docs:
                     doc["version"] = seq
@@ -410,7 +499,7 @@ class MongoEventStore:
         async with self._guard("scan"):
             cursor = self._events.find(flt).sort("_id", ASCENDING).limit(limit)
             docs = [doc async for doc in cursor]
-        return [_doc_to_event(doc) for doc in docs]
+        return [doc_to_event(doc) for doc in docs]
 
     async def delete_all(self) -> int:
         async with self._guard("delete_all"):

@@ -9,7 +9,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,6 +25,8 @@ from eventapi.events.schemas import (
     EventQuery,
     EventRead,
     fields_of,
+    merged,
+    occurrence_of,
 )
 from eventapi.events.store import (
     IDEMPOTENCY_TTL,
@@ -34,8 +36,17 @@ from eventapi.events.store import (
     VersionConflict,
     Versioned,
 )
+from eventapi.storage import sqlite_query as sql
+from eventapi.storage import sqlite_schema
 from eventapi.storage.guarded import guarded
 from eventapi.storage.sqlite_pool import Connections, Lane
+from eventapi.storage.sqlite_rows import (
+    COLUMNS,
+    SELECTED,
+    occurrence_rows,
+    to_event,
+    values,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("eventapi.storage")
@@ -163,12 +174,6 @@ _LOAD_MERGING = ("automerge", 0), ("crisismerge", 256)
 MERGE_PAGES = 16
 _MERGE_IDLE = 1.0  # seconds between looks while there is nothing to merge
 _MERGE_PAUSE = 0.05  # between two steps of work: writes get the lock in between
-# The shortest search string the trigram index can find; a shorter one is looked for in
-# every row (q= of 1 or 2 characters).
-_INDEXED_SEARCH = 3
-_SCAN_CASEFOLDED = (
-    "SELECT id FROM events_search_content WHERE instr(c0, ?) OR instr(c1, ?) OR instr(c2, ?)"
-)
 # Building the search index of an existing database at open, or loading a new one, may
 # take a while (about a minute per million events): its own deadline, not the store timeout.
 _BUILD_WITHIN = 3600.0
@@ -185,84 +190,44 @@ _ADD_VERSION = "ALTER TABLE events ADD COLUMN version INTEGER NOT NULL DEFAULT 0
 # The version of rows insert_missing has just inserted, until its change record has a seq.
 _UNLOGGED = -1
 
-_COLUMNS = "id, title, description, date_utc, date_naive, location, category, organizer"
-_ORDER = {
-    "date": "date_utc ASC, id ASC",
-    "-date": "date_utc DESC, id DESC",
-    "title": "title ASC, id ASC",
-    "-title": "title DESC, id DESC",
-}
-
 
 def _casefold(text: str | None) -> str | None:
     return None if text is None else text.casefold()
 
 
-def _utc_text(value: datetime) -> str:
-    return dates.instant(value).replace(tzinfo=None).isoformat(timespec="milliseconds")
+def _insert(version: int | str, ignore: bool = False) -> str:
+    """The INSERT of one event's COLUMNS, at ``version`` (a number, or ``?``)."""
+    marks = ", ".join("?" * len(COLUMNS))
+    verb = "INSERT OR IGNORE" if ignore else "INSERT"
+    return f"{verb} INTO events ({', '.join(COLUMNS)}, version) VALUES ({marks}, {version})"
 
 
-def _columns(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """Domain fields -> column values (date and category expand into two columns each)."""
-    out: dict[str, Any] = {}
-    for name, value in fields.items():
-        if name == "date":
-            out["date_utc"] = _utc_text(value)
-            out["date_naive"] = int(value.tzinfo is None)
-        elif name == "category":
-            out["category"] = value
-            out["category_key"] = value.casefold() if value is not None else None
-        else:
-            out[name] = value
-    return out
+def _add_occurrences(conn: sqlite3.Connection, batch: Sequence[EventFields]) -> None:
+    """The occurrences of the recurring events of a bulk insert (an event it skipped, an
+    id that existed, adds none: the primary key keeps the existing event's)."""
+    recurring = [row for e in batch if e["recurrence"] is not None for row in occurrence_rows(e)]
+    if recurring:
+        conn.executemany("INSERT OR IGNORE INTO occurrences VALUES (?, ?, ?)", recurring)
 
 
-_STORED_COLUMNS = (
-    "id", "title", "description", "date_utc", "date_naive", "location", "category",
-    "category_key", "organizer",
-)  # fmt: skip
+def _occurrence(row: sqlite3.Row) -> EventRead:
+    """A row of an expanded page: the event itself, or one occurrence of a series."""
+    event = to_event(row)
+    if not row["o_series"]:
+        return event
+    return occurrence_of(event, datetime.fromisoformat(row["o_start"]).replace(tzinfo=UTC))
 
 
-def _stored_row(event: EventFields) -> tuple[Any, ...]:
-    """An event as the values of _STORED_COLUMNS."""
-    category = event["category"]
-    return (
-        event["id"],
-        event["title"],
-        event["description"],
-        _utc_text(event["date"]),
-        int(event["date"].tzinfo is None),
-        event["location"],
-        category,
-        category.casefold() if category is not None else None,
-        event["organizer"],
-    )
-
-
-def _insert_or_ignore(version: int) -> str:
-    marks = ", ".join("?" * len(_STORED_COLUMNS))
-    return (
-        f"INSERT OR IGNORE INTO events ({', '.join(_STORED_COLUMNS)}, version) "
-        f"VALUES ({marks}, {version})"
-    )
+def _write_occurrences(conn: sqlite3.Connection, event: EventFields, fresh: bool) -> None:
+    """The occurrence rows of ``event`` (``fresh``: it has none yet)."""
+    if not fresh:
+        conn.execute("DELETE FROM occurrences WHERE event_id = ?", (event["id"],))
+    conn.executemany("INSERT INTO occurrences VALUES (?, ?, ?)", occurrence_rows(event))
 
 
 def _search_config(conn: sqlite3.Connection, settings: Sequence[tuple[str, int]]) -> None:
     for name, value in settings:
         conn.execute("INSERT INTO events_search (events_search, rank) VALUES (?, ?)", (name, value))
-
-
-def _row_to_event(row: sqlite3.Row) -> EventRead:
-    moment = datetime.fromisoformat(row["date_utc"])
-    return EventRead(
-        id=row["id"],
-        title=row["title"],
-        description=row["description"],
-        date=dates.from_instant(moment, bool(row["date_naive"])),
-        location=row["location"],
-        category=row["category"],
-        organizer=row["organizer"],
-    )
 
 
 def prepare(path: str, *, make_folder: bool = False) -> None:
@@ -325,32 +290,6 @@ def _count_every_event(conn: sqlite3.Connection) -> None:
     )
 
 
-def _counted_scope(query: EventQuery) -> str | None:
-    """The event_counts row holding the number of matches of ``query``, if one does."""
-    if query.q is not None or query.date_from is not None or query.date_to is not None:
-        return None
-    return "*" if query.category is None else f"category:{query.category.casefold()}"
-
-
-def _kept_count(conn: sqlite3.Connection, scope: str) -> int:
-    row = conn.execute("SELECT events FROM event_counts WHERE scope = ?", (scope,)).fetchone()
-    return 0 if row is None else int(row[0])
-
-
-def _total(conn: sqlite3.Connection, query: EventQuery) -> int:
-    """How many events match ``query``: kept (event_counts), or counted in the search index
-    alone for a text search with no other filter (each row of it is an event), or counted."""
-    if (scope := _counted_scope(query)) is not None:
-        return _kept_count(conn, scope)
-    phrase = _searched(query)
-    alone = query.category is None and query.date_from is None and query.date_to is None
-    if phrase is not None and alone:
-        sql = "SELECT count(*) FROM events_search WHERE events_search MATCH ?"
-        return int(conn.execute(sql, (phrase,)).fetchone()[0])
-    clause, params = _where(query)
-    return int(conn.execute(f"SELECT COUNT(*) FROM events {clause}", params).fetchone()[0])
-
-
 def _add_version(conn: sqlite3.Connection) -> None:
     """Add the version column to a database made before it existed (rows get version 0).
     Runs in a write transaction and looks again there, so of two processes opening one old
@@ -360,11 +299,11 @@ def _add_version(conn: sqlite3.Connection) -> None:
 
 
 def _versioned(row: sqlite3.Row) -> Versioned:
-    return Versioned(_row_to_event(row), int(row["version"]))
+    return Versioned(to_event(row), int(row["version"]))
 
 
 def _current(conn: sqlite3.Connection, event_id: str) -> sqlite3.Row | None:
-    sql = f"SELECT {_COLUMNS}, version FROM events WHERE id = ?"
+    sql = f"SELECT {SELECTED}, version FROM events WHERE id = ?"
     row: sqlite3.Row | None = conn.execute(sql, (event_id,)).fetchone()
     return row
 
@@ -396,69 +335,18 @@ def _log(conn: sqlite3.Connection, event_id: str | None) -> int:
     return seq
 
 
-def _searched(query: EventQuery) -> str | None:
-    """The FTS5 query of ``query.q`` when the trigram index can answer it: one phrase of
-    the needle's trigrams, in consecutive positions of one column, which is exactly "a
-    substring of the casefolded column", which is what q means."""
-    if query.q is None or len(folded := query.q.casefold()) < _INDEXED_SEARCH:
-        return None
-    return '"' + folded.replace('"', '""') + '"'
-
-
-def _where(query: EventQuery, in_order: bool = False) -> tuple[str, list[Any]]:
-    """The WHERE clause of ``query``. ``in_order``: the matches of q are a filter on rows
-    read in the page's order, not where the reading starts (see _read_in_order)."""
-    where: list[str] = []
-    params: list[Any] = []
-    if query.category is not None:
-        where.append("category_key = ?")
-        params.append(query.category.casefold())
-    if query.date_from is not None:
-        where.append("date_utc >= ?")
-        params.append(_utc_text(query.date_from))
-    if query.date_to is not None:
-        where.append("date_utc <= ?")
-        params.append(_utc_text(query.date_to))
-    if (phrase := _searched(query)) is not None:
-        rowid = "+rowid" if in_order else "rowid"  # unary +: not an index to start from
-        where.append(f"{rowid} IN (SELECT rowid FROM events_search WHERE events_search MATCH ?)")
-        params.append(phrase)
-    elif query.q is not None:
-        # Too short for the trigram index: every event's casefolded text is read, from the
-        # search index's own copy of it (FTS5's content table: id, c0, c1, c2 for title,
-        # description, location), by SQLite alone. At 1M events 0.6 s, with the GIL free
-        # all along; a Python function called on each row took 2 s holding it.
-        where.append(f"rowid IN ({_SCAN_CASEFOLDED})")
-        params.extend([query.q.casefold()] * 3)
-    return (f"WHERE {' AND '.join(where)}" if where else ""), params
-
-
-def page_statement(query: EventQuery, in_order: bool = False) -> tuple[str, list[Any]]:
-    """The SELECT of one list page, and its parameters (tests read its query plan)."""
-    clause, params = _where(query, in_order)
-    sql = f"SELECT {_COLUMNS} FROM events {clause} ORDER BY {_ORDER[query.sort]} LIMIT ? OFFSET ?"
-    return sql, [*params, query.limit, query.offset]
-
-
-def _read_in_order(query: EventQuery, matches: int, events: int) -> bool:
-    """Whether a page of a text search reads the events in the page's order (an index of
-    the sort), keeping those the search matched, rather than reading every match and
-    sorting them. The first reads about (offset + limit) * events / matches rows, the
-    second ``matches``: at 1M events, q=festival (28,700 matches) takes 41 ms the first way
-    and 70 ms the second, and a word in 5 events 0.1 ms against a scan of the whole index."""
-    return (query.offset + query.limit) * events < matches * matches
-
-
 def _inserter(event: EventCreate) -> tuple[EventRead, Callable[[sqlite3.Connection], int]]:
     """The event ``event`` becomes, and the write (in the caller's transaction) that stores
     it with its change record; the write returns the record's seq."""
-    created = EventRead(id=str(ObjectId()), **event.model_dump())
-    row = {"id": created.id, **_columns(event.model_dump())}
-    sql = f"INSERT INTO events ({', '.join(row)}, version) VALUES ({', '.join('?' * len(row))}, ?)"
+    now = dates.now()
+    created = EventRead(id=str(ObjectId()), **event.model_dump(), created_at=now, updated_at=now)
+    fields = fields_of(created)
+    row = list(values(fields).values())
 
     def insert(conn: sqlite3.Connection) -> int:
         seq = _log(conn, created.id)
-        conn.execute(sql, [*row.values(), seq])
+        conn.execute(_insert(seq), row)
+        _write_occurrences(conn, fields, fresh=True)
         return seq
 
     return created, insert
@@ -483,9 +371,17 @@ class SqliteEventStore:
                 await connections.write(_add_version, time.monotonic() + timeout)
             if not await connections.read(_derived_ready, time.monotonic() + timeout):
                 await connections.write(_build_derived, time.monotonic() + _BUILD_WITHIN)
+            found = await connections.read(sqlite_schema.version, time.monotonic() + timeout)
+            if found > sqlite_schema.SCHEMA_VERSION:
+                raise sqlite_schema.newer(path, found)
+            if found < sqlite_schema.SCHEMA_VERSION:
+                await connections.write(sqlite_schema.upgrade, time.monotonic() + _BUILD_WITHIN)
         except sqlite3.Error as exc:
             await connections.close()
             raise StoreUnavailable(f"cannot open the SQLite database {path!r}: {exc}") from None
+        except StoreUnavailable:
+            await connections.close()
+            raise
         return cls(connections, timeout)
 
     async def _read(
@@ -503,12 +399,12 @@ class SqliteEventStore:
 
     async def get(self, event_id: str) -> EventRead | None:
         def get(conn: sqlite3.Connection) -> sqlite3.Row | None:
-            sql = f"SELECT {_COLUMNS} FROM events WHERE id = ?"
+            sql = f"SELECT {SELECTED} FROM events WHERE id = ?"
             row: sqlite3.Row | None = conn.execute(sql, (event_id,)).fetchone()
             return row
 
         row = await self._read("get", get)
-        return _row_to_event(row) if row else None
+        return to_event(row) if row else None
 
     async def get_versioned(self, event_id: str) -> Versioned | None:
         row = await self._read("get", lambda conn: _current(conn, event_id))
@@ -518,16 +414,19 @@ class SqliteEventStore:
         def page(conn: sqlite3.Connection) -> tuple[int, list[sqlite3.Row]]:
             # One read transaction: the total and the page come from the same snapshot.
             conn.execute("BEGIN")
-            total = _total(conn, query)
-            in_order = _searched(query) is not None and _read_in_order(
-                query, total, _kept_count(conn, "*")
+            span = sql.longest(conn) if query.windowed() else timedelta(0)
+            total = sql.total(conn, query, span)
+            in_order = sql.searched(query) is not None and sql.read_in_order(
+                query, total, sql.kept_count(conn, "*")
             )
-            rows = conn.execute(*page_statement(query, in_order)).fetchall()
+            rows = conn.execute(*sql.page_statement(query, span, in_order)).fetchall()
             conn.execute("COMMIT")
             return total, rows
 
         total, rows = await self._read("list", page, lane="list")
-        return EventPage(items=[_row_to_event(r) for r in rows], total=total)
+        if query.expand:
+            return EventPage(items=[_occurrence(r) for r in rows], total=total)
+        return EventPage(items=[to_event(r) for r in rows], total=total)
 
     async def create(self, event: EventCreate) -> Saved:
         created, insert = _inserter(event)
@@ -571,8 +470,7 @@ class SqliteEventStore:
     async def update(
         self, event_id: str, changes: Mapping[str, Any], *, expected_version: int | None = None
     ) -> Saved | None:
-        columns = _columns(changes)
-        if not columns:
+        if not changes:
             # Nothing to write; still the same check (a read: nothing to make atomic).
             current = await self.get_versioned(event_id)
             if current is None:
@@ -580,22 +478,34 @@ class SqliteEventStore:
             if expected_version is not None and current.version != expected_version:
                 raise VersionConflict(current)
             return Saved(current.event, 0)
-        assignments = ", ".join(f"{name} = ?" for name in columns)
-        sql = f"UPDATE events SET {assignments}, version = ? WHERE id = ? RETURNING {_COLUMNS}"
+        assignments = ", ".join(f"{name} = ?" for name in COLUMNS[1:])
+        statement = (
+            f"UPDATE events SET {assignments}, version = ? WHERE id = ? RETURNING {SELECTED}"
+        )
 
         def update(conn: sqlite3.Connection) -> tuple[sqlite3.Row, int] | None:
             # BEGIN IMMEDIATE holds the write lock from here to COMMIT: no other connection,
-            # in this process or another, can write between the check and the update.
+            # in this process or another, can write between the check and the update, so
+            # the event checked (merged) is the one written over.
             current = _current(conn, event_id)
             if current is None:
                 return None
             _check(current, expected_version)
+            before = to_event(current)
+            event = merged(before, changes)
+            fields: EventFields = {
+                **fields_of(before),
+                **event.model_dump(),  # type: ignore[typeddict-item]
+                "updated_at": dates.after(before.updated_at),
+            }
             seq = _log(conn, event_id)
-            row: sqlite3.Row = conn.execute(sql, [*columns.values(), seq, event_id]).fetchone()
+            columns = list(values(fields).values())[1:]
+            row: sqlite3.Row = conn.execute(statement, [*columns, seq, event_id]).fetchone()
+            _write_occurrences(conn, fields, fresh=before.recurrence is None)
             return row, seq
 
         done = await self._write("update", update)
-        return Saved(_row_to_event(done[0]), done[1]) if done else None
+        return Saved(to_event(done[0]), done[1]) if done else None
 
     async def delete(self, event_id: str, *, expected_version: int | None = None) -> int | None:
         def delete(conn: sqlite3.Connection) -> int | None:
@@ -607,13 +517,15 @@ class SqliteEventStore:
         return await self._write("delete", delete)
 
     async def insert_missing(self, events: Sequence[EventRead]) -> int:
-        rows = [_stored_row(fields_of(e)) for e in events]
+        batch = [fields_of(e) for e in events]
+        rows = [tuple(values(e).values()) for e in batch]
         if not rows:
             return 0
 
         def insert(conn: sqlite3.Connection) -> int:
             # The statement's own rows: total_changes would count the search index's too.
-            added = conn.executemany(_insert_or_ignore(_UNLOGGED), rows).rowcount
+            added = conn.executemany(_insert(_UNLOGGED, ignore=True), rows).rowcount
+            _add_occurrences(conn, batch)
             if added:
                 # The new rows' version: the seq of the one record logged for all of them.
                 # Found by id (the batch's rows only), not by scanning the whole table.
@@ -633,10 +545,13 @@ class SqliteEventStore:
             aside = conn.execute(_SET_ASIDE).fetchall()
             for kind, name, _ in aside:
                 conn.execute(f'DROP {kind.upper()} "{name}"')
-            sql = _insert_or_ignore(_log(conn, None))  # one record, the version of them all
+            statement = _insert(_log(conn, None), ignore=True)  # one record: their version
             added = 0
             for batch in batches:
-                added += conn.executemany(sql, [_stored_row(e) for e in batch]).rowcount
+                added += conn.executemany(
+                    statement, [tuple(values(e).values()) for e in batch]
+                ).rowcount
+                _add_occurrences(conn, batch)
             conn.execute("DELETE FROM events_search")
             _search_config(conn, _LOAD_MERGING)
             conn.execute(_SEARCH_EVERY_EVENT)
@@ -655,6 +570,7 @@ class SqliteEventStore:
             gone = int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
             # The index first, at once: the delete trigger then finds nothing to remove.
             conn.execute("DELETE FROM events_search")
+            conn.execute("DELETE FROM occurrences")
             conn.execute("DELETE FROM events")
             if gone:
                 _log(conn, None)
@@ -663,12 +579,12 @@ class SqliteEventStore:
         return await self._write("delete_all", delete_all, max(self._timeout, BULK_TIMEOUT))
 
     async def scan(self, after: str | None, limit: int) -> Sequence[EventRead]:
-        sql = f"SELECT {_COLUMNS} FROM events WHERE id > ? ORDER BY id LIMIT ?"
+        sql = f"SELECT {SELECTED} FROM events WHERE id > ? ORDER BY id LIMIT ?"
 
         def scan(conn: sqlite3.Connection) -> list[sqlite3.Row]:
             return conn.execute(sql, (after or "", limit)).fetchall()
 
-        return [_row_to_event(row) for row in await self._read("scan", scan)]
+        return [to_event(row) for row in await self._read("scan", scan)]
 
     async def changes_since(self, after: int, limit: int) -> ChangeBatch:
         def since(conn: sqlite3.Connection) -> ChangeBatch:

@@ -19,7 +19,7 @@ from typing import IO, Any, Literal
 
 import orjson
 
-from eventapi.events.schemas import EVENT_FIELDS, EventRead
+from eventapi.events.schemas import EVENT_FIELDS, STAMP_FIELDS, EventRead
 
 Format = Literal["jsonl", "json", "csv"]
 FORMATS: tuple[Format, ...] = ("jsonl", "json", "csv")
@@ -29,7 +29,11 @@ _BY_EXTENSION: dict[str, Format] = {
     ".ndjson": "jsonl",
     ".csv": "csv",
 }
-COLUMNS = ("id", *EVENT_FIELDS)
+COLUMNS = ("id", *EVENT_FIELDS, *STAMP_FIELDS)
+# In CSV, a list (exdates) is one cell: its values joined by commas (no value has one).
+_LISTS = ("exdates",)
+# What an export leaves out: derived from the other fields.
+_DERIVED = {"date_utc", "end_utc"}
 _BOM = b"\xef\xbb\xbf"  # spreadsheets put one before CSV; harmless to allow everywhere
 
 
@@ -149,7 +153,11 @@ def _csv_rows(stream: IO[bytes]) -> Iterator[Row]:
                 # Missing trailing cells, and empty ones, are fields left out: CSV cannot tell
                 # "" from nothing, and no field may be an empty string anyway.
                 cells = zip(header, record, strict=False)
-                yield Row(start, None, {name: cell for name, cell in cells if cell})
+                data: dict[str, Any] = {name: cell for name, cell in cells if cell}
+                for name in _LISTS:
+                    if name in data:
+                        data[name] = data[name].split(",")
+                yield Row(start, None, data)
     except csv.Error as exc:
         raise FileError(f"line {reader.line_num}: {exc}") from None
 
@@ -194,11 +202,14 @@ class EventWriter:
             writer = csv.writer(text, lineterminator="\n")
             for event in events:
                 fields = event.model_dump(mode="json")
+                for name in _LISTS:
+                    if fields[name] is not None:
+                        fields[name] = ",".join(fields[name])
                 writer.writerow(["" if fields[name] is None else fields[name] for name in COLUMNS])
             self._out.write(text.getvalue().encode())
         else:
             for n, event in enumerate(events, start=self.count):
-                document = event.__pydantic_serializer__.to_json(event)
+                document = event.__pydantic_serializer__.to_json(event, exclude=_DERIVED)
                 if self._fmt == "jsonl":
                     self._out.write(document + b"\n")
                 else:  # one element per line: a mistake in a file edited from it is easy to find

@@ -164,7 +164,11 @@ class Staging:
 def _staged_event(staged: bytes) -> EventFields:
     """A staged event as it was checked (orjson wrote its date to the microsecond)."""
     fields = orjson.loads(staged)
-    fields["date"] = datetime.fromisoformat(fields["date"])
+    for name in ("date", "end", "created_at", "updated_at"):
+        if fields[name] is not None:
+            fields[name] = datetime.fromisoformat(fields[name])
+    if fields["exdates"] is not None:
+        fields["exdates"] = [datetime.fromisoformat(value) for value in fields["exdates"]]
     return cast(EventFields, fields)
 
 

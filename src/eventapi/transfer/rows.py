@@ -4,7 +4,12 @@ the one field a create does not take, the ``id`` the event is to have.
 
 A row without an id gets one derived from its fields as stored (after trimming and the date
 rule): the same event always gets the same id, so importing a file again adds nothing,
-whichever order its rows are in.
+whichever order its rows are in. A field left at its default (null, status scheduled) is
+not part of that, so a file of the release before these fields derives the ids it did.
+
+A row also keeps the event's ``created_at`` and ``updated_at`` (an export's; null when the
+file has none: unknown, never invented), and may carry ``date_utc``/``end_utc`` (as an
+API response does), which are derived from the other fields and so are ignored.
 """
 
 from __future__ import annotations
@@ -13,9 +18,16 @@ import hashlib
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, StringConstraints, ValidationError
+from pydantic import AfterValidator, Field, StringConstraints, ValidationError
 
-from eventapi.events.schemas import EVENT_ID, EventCreate, EventRead
+from eventapi.events.schemas import (
+    EVENT_ID,
+    FIELD_DEFAULTS,
+    STAMP_FIELDS,
+    EventCreate,
+    EventRead,
+    UtcInstant,
+)
 
 # Changing how ids are derived would make every id-less file import again as new events.
 _DERIVED_ID_PREFIX = b"eventapi import id v1\n"
@@ -28,6 +40,10 @@ class ImportRow(EventCreate):
     id: (
         Annotated[str, StringConstraints(pattern=f"^{EVENT_ID}$"), AfterValidator(str.lower)] | None
     ) = None
+    created_at: UtcInstant | None = None
+    updated_at: UtcInstant | None = None
+    date_utc: Annotated[Any, Field(exclude=True)] = None
+    end_utc: Annotated[Any, Field(exclude=True)] = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +66,8 @@ def check(data: dict[str, object]) -> Checked | Problems:
     except ValidationError as exc:
         return [(".".join(str(part) for part in err["loc"]), err["msg"]) for err in exc.errors()]
     fields = row.model_dump(exclude={"id"})
-    canonical = row.model_dump_json(exclude={"id"}).encode()
+    left = {name for name, default in FIELD_DEFAULTS.items() if fields[name] == default}
+    canonical = row.model_dump_json(exclude={"id", *STAMP_FIELDS, *left}).encode()
     fingerprint = hashlib.sha256(_DERIVED_ID_PREFIX + canonical).digest()
     event_id = row.id if row.id is not None else fingerprint.hex()[:24]
     return Checked(event_id, fields, fingerprint)

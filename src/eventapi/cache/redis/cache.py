@@ -92,11 +92,13 @@ def _name(raw: bytes | str) -> str:
 
 
 class Codec(Protocol[V]):
-    """How a value is kept in Redis: as the bytes ``encode`` makes of it."""
+    """How a value is kept in Redis: as the bytes ``encode`` makes of it. ``decode`` gives
+    None for bytes of another format (another release's, during a rolling upgrade): the
+    lookup is then a miss that does not fill over them."""
 
     def encode(self, value: V) -> bytes: ...
 
-    def decode(self, raw: bytes) -> V: ...
+    def decode(self, raw: bytes) -> V | None: ...
 
 
 class Bytes:
@@ -185,7 +187,10 @@ class RedisCache(Generic[V]):
                 continue
             state = STATES[code]
             if state is LookupState.HIT:
-                return Lookup(state, resolved, value=self._codec.decode(bytes(reply[1])))
+                value = self._codec.decode(bytes(reply[1]))
+                if value is None:  # another format's: read the store (readthrough.py)
+                    return Lookup(LookupState.LEASED, resolved, foreign=True)
+                return Lookup(state, resolved, value=value)
             return Lookup(state, resolved, token=token if state is LookupState.LEASED else None)
         # A write changed the names under both attempts: as if someone else held the lease
         # (the caller looks again, or reads the store and does not fill).
