@@ -24,6 +24,7 @@ so an event the first attempt did insert is not created twice.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -277,6 +278,12 @@ class MongoEventStore:
             docs = [doc async for doc in cursor]
         return EventPage(items=[doc_to_event(d) for d in docs], total=int(total))
 
+    async def _aggregate(self, pipeline: list[Document]) -> Any:
+        """A cursor over ``pipeline``: PyMongo's async aggregate() is a coroutine that gives
+        it; mongomock-motor's gives it at once."""
+        cursor = self._events.aggregate(pipeline)
+        return await cursor if inspect.isawaitable(cursor) else cursor
+
     async def _longest(self) -> timedelta:
         found = await self._meta.find_one({"_id": "longest"})
         return timedelta(milliseconds=0 if found is None else int(found["ms"]))
@@ -296,10 +303,10 @@ class MongoEventStore:
         single = single_filter(query, span)
         singles = self._events.find(single).sort(_SORT[query.sort]).limit(end)
         pipeline = occurrence_pipeline(query, span)
-        occurrences = self._events.aggregate(
+        occurrences = await self._aggregate(
             [*pipeline, {"$sort": dict(_OCCURRENCE_SORT[query.sort])}, {"$limit": end}]
         )
-        counted = self._events.aggregate([*pipeline, {"$count": "n"}])
+        counted = await self._aggregate([*pipeline, {"$count": "n"}])
         rows = [(doc, False) async for doc in singles]
         rows += [(doc, True) async for doc in occurrences]
         counts = [doc["n"] async for doc in counted]
