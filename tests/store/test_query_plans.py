@@ -58,3 +58,36 @@ def test_a_common_word_reads_the_sort_index_and_a_rare_one_its_matches(db: Path,
     assert "TEMP B-TREE" not in in_order, in_order
     from_matches = plan(db, query, in_order=False)
     assert "SEARCH e USING INTEGER PRIMARY KEY" in from_matches, from_matches
+
+
+@pytest.mark.parametrize(
+    ("params", "index"),
+    [
+        ({"organizer": "Acme"}, "events_by_organizer"),
+        ({"status": "cancelled"}, "events_by_status"),
+        ({"sort": "updated"}, "events_by_updated"),
+        ({"sort": "-updated"}, "events_by_updated"),
+        (
+            {"date_from": "2025-06-01T00:00:00Z", "date_to": "2025-07-01T00:00:00Z"},
+            "events_by_date",
+        ),
+        ({"date_from": "2025-06-01T00:00:00Z"}, "events_by_date"),
+    ],
+)
+def test_the_new_filters_and_sorts_read_their_index(
+    db: Path, params: dict[str, str], index: str
+) -> None:
+    """organizer, status, the updated sorts and an overlap window: each one range of its
+    index, in the page's order (the window bounded below by the longest span)."""
+    shown = plan(db, EventQuery.model_validate(params))
+    assert f"USING INDEX {index}" in shown, shown
+    assert "TEMP B-TREE" not in shown, shown
+
+
+def test_an_expanded_page_reads_occurrences_by_their_start(db: Path) -> None:
+    query = EventQuery.model_validate(
+        {"expand": True, "date_from": "2025-06-01T00:00:00Z", "date_to": "2025-07-01T00:00:00Z"}
+    )
+    shown = plan(db, query)
+    assert "USING INDEX events_by_date" in shown, shown
+    assert "occurrences_by_start" in shown, shown

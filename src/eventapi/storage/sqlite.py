@@ -231,8 +231,8 @@ def _search_config(conn: sqlite3.Connection, settings: Sequence[tuple[str, int]]
 
 
 def prepare(path: str, *, make_folder: bool = False) -> None:
-    """Check SQLite can open the file (creating its folder first if ``make_folder``); else
-    one clear error line."""
+    """Check SQLite can open the file (creating its folder first if ``make_folder``) and
+    that a newer release did not write it; else one clear error line."""
     folder = Path(path).parent
     if path != ":memory:" and not folder.is_dir() and not make_folder:
         raise StoreUnavailable(
@@ -244,9 +244,12 @@ def prepare(path: str, *, make_folder: bool = False) -> None:
             folder.mkdir(parents=True, exist_ok=True)
         with contextlib.closing(sqlite3.connect(path)) as conn:
             conn.execute("PRAGMA schema_version")
+            found = int(conn.execute("PRAGMA user_version").fetchone()[0])
     except (OSError, sqlite3.Error) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise StoreUnavailable(f"cannot open the SQLite database {path!r}: {reason}") from None
+    if found > sqlite_schema.SCHEMA_VERSION:
+        raise sqlite_schema.newer(path, found)
 
 
 def _has_version(conn: sqlite3.Connection) -> bool:
@@ -375,7 +378,13 @@ class SqliteEventStore:
             if found > sqlite_schema.SCHEMA_VERSION:
                 raise sqlite_schema.newer(path, found)
             if found < sqlite_schema.SCHEMA_VERSION:
-                await connections.write(sqlite_schema.upgrade, time.monotonic() + _BUILD_WITHIN)
+                deadline = time.monotonic() + _BUILD_WITHIN
+                if await connections.write(sqlite_schema.upgrade, deadline):
+                    log.info(
+                        "upgraded the SQLite database %r to schema version %d",
+                        path,
+                        sqlite_schema.SCHEMA_VERSION,
+                    )
         except sqlite3.Error as exc:
             await connections.close()
             raise StoreUnavailable(f"cannot open the SQLite database {path!r}: {exc}") from None
