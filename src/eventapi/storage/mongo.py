@@ -278,10 +278,10 @@ class MongoEventStore:
             docs = [doc async for doc in cursor]
         return EventPage(items=[doc_to_event(d) for d in docs], total=int(total))
 
-    async def _aggregate(self, pipeline: list[Document]) -> Any:
+    async def _aggregate(self, pipeline: Sequence[Document]) -> Any:
         """A cursor over ``pipeline``: PyMongo's async aggregate() is a coroutine that gives
         it; mongomock-motor's gives it at once."""
-        cursor = self._events.aggregate(pipeline)
+        cursor = self._events.aggregate(list(pipeline))
         return await cursor if inspect.isawaitable(cursor) else cursor
 
     async def _longest(self) -> timedelta:
