@@ -14,9 +14,10 @@ lasts what the first one lasts (RFC 5545 3.8.5.3: the exact duration of DTSTART 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from eventapi.events import recurrence, zones
 
@@ -34,6 +35,27 @@ class Timed(Protocol):
     def recurrence(self) -> str | None: ...
     @property
     def exdates(self) -> list[datetime] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Fields:
+    """The Timed fields of an event given as a mapping (the bulk paths' EventFields)."""
+
+    date: datetime
+    end: datetime | None
+    timezone: str | None
+    recurrence: str | None
+    exdates: list[datetime] | None
+
+    @classmethod
+    def of(cls, fields: Mapping[str, Any]) -> Fields:
+        return cls(
+            fields["date"],
+            fields["end"],
+            fields["timezone"],
+            fields["recurrence"],
+            fields["exdates"],
+        )
 
 
 def position(value: datetime, timezone: str | None) -> datetime:

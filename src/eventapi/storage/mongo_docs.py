@@ -62,24 +62,11 @@ def fields_to_doc(event: EventFields | Mapping[str, Any]) -> Document:
     # Set (null) even when they do not apply: a write replaces what the event had.
     doc["until"] = doc["occurrences"] = None
     if end is not None or fields["recurrence"] is not None:
-        found = timing.occurrences(_Timed(fields))
+        found = timing.occurrences(timing.Fields.of(fields))
         doc["until"] = found[-1].stop
         if fields["recurrence"] is not None:
             doc["occurrences"] = [{"s": o.start, "e": o.stop} for o in found]
     return doc
-
-
-class _Timed:
-    """Fields seen as events/timing.py's Timed."""
-
-    __slots__ = ("date", "end", "exdates", "recurrence", "timezone")
-
-    def __init__(self, fields: EventFields | Mapping[str, Any]) -> None:
-        self.date = fields["date"]
-        self.end = fields["end"]
-        self.timezone = fields["timezone"]
-        self.recurrence = fields["recurrence"]
-        self.exdates = fields["exdates"]
 
 
 def longest_span(doc: Document) -> int:

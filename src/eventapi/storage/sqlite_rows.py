@@ -84,21 +84,8 @@ def values(event: EventFields) -> dict[str, Any]:
         "created_at": None if event["created_at"] is None else utc_text(event["created_at"]),
         "updated_at": None if event["updated_at"] is None else utc_text(event["updated_at"]),
         # Only an event that lasts, or recurs, has a span beyond its date.
-        "until_utc": utc_text(timing.span_end(_Timed(event))) if spans else None,
+        "until_utc": utc_text(timing.span_end(timing.Fields.of(event))) if spans else None,
     }
-
-
-class _Timed:
-    """EventFields seen as events/timing.py's Timed."""
-
-    __slots__ = ("date", "end", "exdates", "recurrence", "timezone")
-
-    def __init__(self, event: EventFields | Mapping[str, Any]) -> None:
-        self.date = event["date"]
-        self.end = event["end"]
-        self.timezone = event["timezone"]
-        self.recurrence = event["recurrence"]
-        self.exdates = event["exdates"]
 
 
 def occurrence_rows(event: EventFields) -> Iterator[tuple[str, str, str]]:
@@ -106,7 +93,7 @@ def occurrence_rows(event: EventFields) -> Iterator[tuple[str, str, str]]:
     another (its one occurrence is its own row)."""
     if event["recurrence"] is None:
         return
-    for occurrence in timing.occurrences(_Timed(event)):
+    for occurrence in timing.occurrences(timing.Fields.of(event)):
         yield event["id"], utc_text(occurrence.start), utc_text(occurrence.stop)
 
 
