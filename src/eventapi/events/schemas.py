@@ -101,7 +101,6 @@ FIELD_DEFAULTS: dict[str, object] = {**dict.fromkeys(CALENDAR_FIELDS), "status":
 NOT_NULL_FIELDS = (*REQUIRED_FIELDS, "status")
 
 Status = Literal["scheduled", "postponed", "rescheduled", "cancelled"]
-STATUSES: tuple[Status, ...] = ("scheduled", "postponed", "rescheduled", "cancelled")
 
 TimeZone = Annotated[
     str,
@@ -181,8 +180,8 @@ class EventCreate(_Input):
 
 
 def _required_are_not_nullable(schema: dict[str, Any]) -> None:
-    """In the document, title and date of a PATCH are strings, not "string or null": absent
-    means unchanged, and null is refused (they cannot be cleared)."""
+    """In the document, title, date and status of a PATCH are not nullable: absent means
+    unchanged, and null is refused (they cannot be cleared)."""
     for name in NOT_NULL_FIELDS:
         field = schema["properties"][name]
         [branch] = [option for option in field.pop("anyOf") if option.get("type") != "null"]
