@@ -84,16 +84,19 @@ _ETAG = {"ETag": {"description": "Strong tag of the body", "schema": {"type": "s
 # What a GET answers: the body's tag and where it came from; 304 to a matching If-None-Match.
 _SERVED = {
     "ETag": {**_ETAG["ETag"], "required": True},
-    "Last-Modified": {
-        "description": "When the event was last written (an HTTP date; absent for events "
-        "written before the API kept it)",
-        "schema": {"type": "string"},
-    },
     "X-Cache": {
         "description": "HIT: from the cache; MISS: from the database (and now cached); "
         "BYPASS: from the database, the cache being off or unreachable",
         "required": True,
         "schema": {"type": "string", "enum": ["HIT", "MISS", "BYPASS"]},
+    },
+}
+# What a GET of one event also answers.
+_MODIFIED = {
+    "Last-Modified": {
+        "description": "When the event was last written (an HTTP date; absent for events "
+        "written before the API kept it)",
+        "schema": {"type": "string"},
     },
 }
 _PAGED = {
@@ -128,7 +131,7 @@ def _links(event_id: str) -> dict[str, dict[str, Any]]:
     }
 
 
-_WRITTEN = {"headers": _ETAG, "links": _links("$request.path.event_id")}
+_WRITTEN = {"headers": {**_ETAG, **_MODIFIED}, "links": _links("$request.path.event_id")}
 # What a conditional write (PUT, PATCH, DELETE of one event) may also answer.
 CONDITIONAL: dict[int | str, dict[str, Any]] = {
     412: {
@@ -295,7 +298,7 @@ async def list_events(
     response_model=EventRead,
     operation_id="getEvent",
     summary="Get one event",
-    responses={**_problems(404), **NOT_MODIFIED, 200: {"headers": _SERVED}},
+    responses={**_problems(404), **NOT_MODIFIED, 200: {"headers": {**_SERVED, **_MODIFIED}}},
 )
 async def get_event(
     event_id: ReadId,
@@ -321,7 +324,12 @@ async def get_event(
         **_problems(*BODY_PROBLEMS),
         **IDEMPOTENT,
         201: {
-            "headers": {**_ETAG, "Location": {"schema": {"type": "string"}}, **_REPLAYED},
+            "headers": {
+                **_ETAG,
+                **_MODIFIED,
+                "Location": {"schema": {"type": "string"}},
+                **_REPLAYED,
+            },
             "links": _links("$response.body#/id"),
         },
     },
