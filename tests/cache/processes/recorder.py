@@ -13,6 +13,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -38,6 +39,8 @@ class Recorder(Generic[V, W, R]):
     """Every write and read, in the order sent, timed with one clock in this process."""
 
     absent: V  # what a list read records for an event missing from the page
+    # More fields of every event created (a recurrence, for runs that read expanded pages).
+    created_with: Mapping[str, Any] = MappingProxyType({})
 
     def __init__(self) -> None:
         self.writes: list[W] = []
@@ -75,7 +78,11 @@ class Recorder(Generic[V, W, R]):
 
     async def create_version(self, api: Api, version: V, day: int = 1) -> str:
         """POST an event showing ``version``; its id."""
-        body = {"title": self.title_of(version), "date": f"2025-06-{day:02d}T12:00:00"}
+        body = {
+            "title": self.title_of(version),
+            "date": f"2025-06-{day:02d}T12:00:00",
+            **self.created_with,
+        }
         sent = time.monotonic()
         response = await api.http.post(EVENTS, json=body)
         received = time.monotonic()
@@ -134,7 +141,11 @@ class Recorder(Generic[V, W, R]):
             status = response.status_code
             cache = response.headers.get("x-cache", "")
             if status == 200:
-                seen = {e["id"]: self.version_of(e["title"]) for e in response.json()}
+                # An expanded page's occurrence shows its series' version.
+                seen = {
+                    e.get("series_id", e["id"]): self.version_of(e["title"])
+                    for e in response.json()
+                }
         received = time.monotonic()
         done = [
             self.new_read(

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 
@@ -74,11 +75,13 @@ def assert_not_vacuous(judgement: Judgement, outcome: Outcome, apis: Sequence[Ap
     assert outcomes["list", "HIT"] > 0, outcomes
 
 
-async def hot_rounds(db: Path, apis: Sequence[Api]) -> tuple[Recorder, Outcome]:
-    recorder = Recorder()
+async def hot_rounds(
+    db: Path, apis: Sequence[Api], recorder: Recorder | None = None, hot: Hot = HOT
+) -> tuple[Recorder, Outcome]:
+    recorder = recorder or Recorder()
     events = await seed(recorder, apis, HOT_EVENTS)
     await warm(recorder, apis, events)
-    outcome = await run_rounds(recorder, apis, events, db, HOT)
+    outcome = await run_rounds(recorder, apis, events, db, hot)
     return recorder, outcome
 
 
@@ -126,3 +129,44 @@ async def test_concurrent_writers_through_four_workers_of_one_server_never_leave
     # of them may take most of them.)
     writers = [s for s in snapshots if s[0] >= 5]
     assert len(writers) >= 2, f"the writes did not reach several workers: {snapshots}"
+
+
+class SeriesRecorder(Recorder):
+    """The hot events recur (3 weekly occurrences each): an expanded page lists each of
+    them three times, every occurrence showing its series' title."""
+
+    created_with = MappingProxyType({"recurrence": "FREQ=WEEKLY;COUNT=3"})
+
+
+# Expanded pages: each hot series' occurrences, under 4 cache keys.
+EXPANDED = Hot(
+    writers=HOT.writers,
+    rounds=HOT.rounds,
+    seconds=HOT.seconds,
+    readers=HOT.readers,
+    lists=[{**q, "expand": "true", "date_to": "2026-01-01T00:00:00"} for q in list_queries(4)],
+    min_rounds=MIN_ROUNDS,
+    min_reads=MIN_READS,
+)
+
+
+async def test_concurrent_writers_of_recurring_events_never_leave_an_expanded_page_stale(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Expanded pages (issue 19) are cached and retired like every page: no occurrence
+    shows a title older than a write acknowledged before the read was sent."""
+    db = tmp_path / "app.db"
+    with (
+        slow_link(redis_server.port, FAR_AND_NEAR) as url,
+        cluster(tmp_path, server_env(db, url, **RELAY)) as servers,
+    ):
+        install(db)
+        async with clients(servers) as apis:
+            recorder, outcome = await hot_rounds(db, apis, SeriesRecorder(), EXPANDED)
+            page = await apis[0].http.get("/api/events", params=dict(EXPANDED.lists[0]))
+    assert len(page.json()) == 3 * HOT_EVENTS
+    judgement = recorder.judge(db)
+    summary = f"{recorder.summary(judgement)}\n{outcome.summary()}\n{cache_warnings(servers)}"
+    print(summary)
+    assert_never_stale(judgement, outcome, summary)
+    assert_not_vacuous(judgement, outcome, apis)
