@@ -23,6 +23,8 @@ _ISO_START = re.compile(r"[0-9]{4}-")
 
 
 def normalise(value: datetime) -> datetime:
+    if value.microsecond % 1000 == 0 and (value.tzinfo is None or value.tzinfo is UTC):
+        return value  # already in the form (every stored value read back: the hot path)
     if value.tzinfo is not None and value.utcoffset() is not None:
         try:
             value = value.astimezone(UTC)
@@ -59,7 +61,9 @@ def format_iso(value: datetime) -> str:
 
 def format_utc(value: datetime) -> str:
     """An instant as the API writes the ones it computes: UTC, milliseconds, ``Z``."""
-    return instant(value).isoformat(timespec="milliseconds")[:-6] + "Z"
+    if value.tzinfo is not UTC:
+        value = instant(value)
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def now() -> datetime:
