@@ -38,9 +38,11 @@ def _moment(text: str | None) -> datetime | None:
 
 
 def _value(position: str, naive: int, wall: str | None) -> datetime:
+    """A date or end as sent: wall-clock time in the zone, floating, or an instant."""
     if wall is not None:
         return datetime.fromisoformat(wall)
-    return dates.from_instant(datetime.fromisoformat(position), bool(naive))
+    moment = datetime.fromisoformat(position)  # the column's text has no offset
+    return moment if naive else moment.replace(tzinfo=UTC)
 
 
 def _timeline(
