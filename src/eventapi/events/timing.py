@@ -89,8 +89,11 @@ def check(event: Timed) -> None:
         raise ValueError("end: must not be before date")
     if event.exdates and event.recurrence is None:
         raise ValueError("exdates: only a recurring event (with a recurrence) has any")
-    if event.recurrence is not None and not occurrences(event, limit=1):
-        raise ValueError("recurrence: the rule gives no occurrence from date on")
+    if event.recurrence is not None and not occurrences(event):
+        raise ValueError(
+            "recurrence: no occurrence (the rule gives none from date on, or exdates skip "
+            "every one)"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -423,12 +423,15 @@ class SqliteEventStore:
         def page(conn: sqlite3.Connection) -> tuple[int, list[sqlite3.Row]]:
             # One read transaction: the total and the page come from the same snapshot.
             conn.execute("BEGIN")
-            span = sql.longest(conn) if query.windowed() else timedelta(0)
-            total = sql.total(conn, query, span)
+            windowed = query.windowed()
+            span = sql.longest(conn) if windowed else timedelta(0)
+            recurring = windowed and sql.recurring(conn)
+            total = sql.total(conn, query, span, recurring)
             in_order = sql.searched(query) is not None and sql.read_in_order(
                 query, total, sql.kept_count(conn, "*")
             )
-            rows = conn.execute(*sql.page_statement(query, span, in_order)).fetchall()
+            statement = sql.page_statement(query, span, in_order, recurring)
+            rows = conn.execute(*statement).fetchall()
             conn.execute("COMMIT")
             return total, rows
 

@@ -55,6 +55,13 @@ def searched(query: EventQuery) -> str | None:
     return '"' + folded.replace('"', '""') + '"'
 
 
+def recurring(conn: sqlite3.Connection) -> bool:
+    """Whether any event recurs: each has an occurrence row (timing.check refuses a series
+    whose exdates skip every occurrence). Without one, a window is one range of the date
+    index with no other condition, which its count reads from the index alone."""
+    return conn.execute("SELECT 1 FROM occurrences LIMIT 1").fetchone() is not None
+
+
 def longest(conn: sqlite3.Connection) -> timedelta:
     """The longest span any event has had (event_longest), read in the page's snapshot."""
     row = conn.execute("SELECT ms FROM event_longest").fetchone()
@@ -105,19 +112,23 @@ def _starts(
             low = datetime.min.replace(tzinfo=UTC)
         where.append(f"{start} >= ?")
         params.append(utc_text(low))
-        where.append(f"({start} >= ? OR {stop} >= ?)")
-        params.extend([utc_text(query.date_from)] * 2)
+        if span:  # else starting from date_from on is the whole condition
+            where.append(f"({start} >= ? OR {stop} >= ?)")
+            params.extend([utc_text(query.date_from)] * 2)
     if query.date_to is not None:
         where.append(f"{start} <= ?")
         params.append(utc_text(query.date_to))
     return where, params
 
 
-def _window(query: EventQuery, span: timedelta) -> tuple[list[str], list[Any]]:
-    """Conditions that an event overlaps the window (one of its occurrences, if it recurs)."""
+def _window(query: EventQuery, span: timedelta, recurring: bool) -> tuple[list[str], list[Any]]:
+    """Conditions that an event overlaps the window (one of its occurrences, if it recurs;
+    ``recurring``: whether any event does)."""
     if not query.windowed():
         return [], []
     where, params = _starts(query, span, "e.date_utc", "e.until_utc")
+    if not recurring:
+        return where, params
     inner, inner_params = _starts(query, span, "o.start_utc", "o.stop_utc")
     where.append(
         "(e.recurrence IS NULL OR EXISTS (SELECT 1 FROM occurrences o "
@@ -133,12 +144,15 @@ def _clause(*parts: tuple[list[str], list[Any]]) -> tuple[str, list[Any]]:
 
 
 def page_statement(
-    query: EventQuery, span: timedelta = timedelta(0), in_order: bool = False
+    query: EventQuery,
+    span: timedelta = timedelta(0),
+    in_order: bool = False,
+    recurring: bool = True,
 ) -> tuple[str, list[Any]]:
     """The SELECT of one list page, and its parameters (tests read its query plan)."""
     if query.expand:
         return expanded_statement(query, span)
-    clause, params = _clause(_filters(query, in_order), _window(query, span))
+    clause, params = _clause(_filters(query, in_order), _window(query, span, recurring))
     sql = (
         f"SELECT {_SELECTED} FROM events e {clause} ORDER BY {_ORDER[query.sort]} LIMIT ? OFFSET ?"
     )
@@ -187,7 +201,9 @@ def kept_count(conn: sqlite3.Connection, scope: str) -> int:
     return 0 if row is None else int(row[0])
 
 
-def total(conn: sqlite3.Connection, query: EventQuery, span: timedelta) -> int:
+def total(
+    conn: sqlite3.Connection, query: EventQuery, span: timedelta, recurring: bool = True
+) -> int:
     """How many events (occurrences, expanded) match ``query``: kept (event_counts), or
     counted in the search index alone for a text search with no other filter (each row of
     it is an event), or counted."""
@@ -206,7 +222,7 @@ def total(conn: sqlite3.Connection, query: EventQuery, span: timedelta) -> int:
     if phrase is not None and alone:
         sql = "SELECT count(*) FROM events_search WHERE events_search MATCH ?"
         return int(conn.execute(sql, (phrase,)).fetchone()[0])
-    clause, params = _clause(_filters(query), _window(query, span))
+    clause, params = _clause(_filters(query), _window(query, span, recurring))
     return int(conn.execute(f"SELECT count(*) FROM events e {clause}", params).fetchone()[0])
 
 
