@@ -209,12 +209,12 @@ def total(
     it is an event), or counted."""
     if query.expand:
         single, single_params = _single(query, span)
-        recurring, recurring_params = _recurring(query, span)
+        series, series_params = _recurring(query, span)
         sql = (
             f"SELECT (SELECT count(*) FROM events e {single}) + "
-            f"(SELECT count(*) {_OCCURRENCES} {recurring})"
+            f"(SELECT count(*) {_OCCURRENCES} {series})"
         )
-        return int(conn.execute(sql, [*single_params, *recurring_params]).fetchone()[0])
+        return int(conn.execute(sql, [*single_params, *series_params]).fetchone()[0])
     if (scope := counted_scope(query)) is not None:
         return kept_count(conn, scope)
     phrase = searched(query)
