@@ -114,53 +114,27 @@ _OCCURRENCE_SORT = {
 }
 
 
-def _row_key(field: str) -> Any:
-    def key(row: tuple[Document, bool]) -> Any:
+def _merge_key(*fields: str) -> Any:
+    """The order of an expanded page's rows (document, is an occurrence) by ``fields``, as
+    MongoDB sorts them: ``start`` the occurrence's (or event's) start, nulls first."""
+
+    def value(row: tuple[Document, bool], field: str) -> Any:
         doc, series = row
         if field == "start":
             return doc["occurrences"]["s"] if series else doc["date"]
         if field == "_id":
-            return str(doc["_id"])
-        value = doc.get(field)
-        return (value is not None, value if value is not None else "")
+            return str(doc["_id"])  # ObjectIds order as their hex does
+        found = doc.get(field)
+        return (found is not None, "" if found is None else found)
 
-    return key
-
-
-def _merge_key(fields: list[str], descending: bool) -> Any:
-    keys = [_row_key(f) for f in fields]
-
-    def key(row: tuple[Document, bool]) -> Any:
-        return tuple(k(row) for k in keys)
-
-    if descending:
-        return _Reversed.wrap(key)
-    return key
+    return lambda row: tuple(value(row, field) for field in fields)
 
 
-class _Reversed:
-    """A sort key that orders the other way (for a descending merge)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __lt__(self, other: _Reversed) -> bool:
-        return bool(other.value < self.value)
-
-    @staticmethod
-    def wrap(key: Any) -> Any:
-        return lambda row: _Reversed(key(row))
-
-
-_EXPANDED_SORT = {
-    "date": _merge_key(["start", "_id"], False),
-    "-date": _merge_key(["start", "_id"], True),
-    "title": _merge_key(["title", "_id", "start"], False),
-    "-title": _merge_key(["title", "_id", "start"], True),
-    "updated": _merge_key(["updated_at", "_id", "start"], False),
-    "-updated": _merge_key(["updated_at", "_id", "start"], True),
+# Every part of a descending sort is descending: the ascending key, reversed.
+_EXPANDED_KEY = {
+    "date": _merge_key("start", "_id"),
+    "title": _merge_key("title", "_id", "start"),
+    "updated": _merge_key("updated_at", "_id", "start"),
 }
 # A PATCH reads the event, checks it merged with the changes, and writes it only if it is
 # still at the version read; another write in between makes it read again, this many times.
@@ -299,7 +273,7 @@ class MongoEventStore:
         do, each read in the page's order up to its end, and merged. A page deep in a long
         window reads offset + limit of each (cursor paging is the way to go deep)."""
         end = query.offset + query.limit
-        sort = _EXPANDED_SORT[query.sort]
+        key = _EXPANDED_KEY[query.sort.removeprefix("-")]
         single = single_filter(query, span)
         singles = self._events.find(single).sort(_SORT[query.sort]).limit(end)
         pipeline = occurrence_pipeline(query, span)
@@ -311,7 +285,7 @@ class MongoEventStore:
         rows += [(doc, True) async for doc in occurrences]
         counts = [doc["n"] async for doc in counted]
         total = await self._events.count_documents(single) + (counts[0] if counts else 0)
-        rows.sort(key=sort)
+        rows.sort(key=key, reverse=query.sort.startswith("-"))
         page = rows[query.offset : end]
         items = [occurrence_from(d) if series else doc_to_event(d) for d, series in page]
         return EventPage(items=items, total=int(total))
