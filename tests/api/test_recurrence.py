@@ -234,3 +234,34 @@ async def test_exdates_that_skip_every_occurrence_are_422(client: httpx.AsyncCli
     assert "exdates skip every one" in str(problem["errors"])
     first = ["2027-01-05T18:00:00"]  # the first skipped, the second left: fine
     assert (await client.post(EVENTS, json={**body, "exdates": first})).status_code == 201
+
+
+@pytest.mark.parametrize("sort", ["date", "-date", "title", "-title", "updated", "-updated"])
+async def test_expanded_pages_follow_every_sort(client: httpx.AsyncClient, sort: str) -> None:
+    """Each store orders occurrences by the sort's key, then the id, then the start (on
+    MongoDB two reads merged: mongo.py)."""
+    await create(client, **{**TUESDAYS, "title": "B series"})
+    second = {"title": "A series", "date": "2027-01-06T09:00:00", "end": "2027-01-06T10:00:00"}
+    await create(client, **{**TUESDAYS, **second})
+    await create(client, "C single", 1, date="2027-03-10T12:00:00Z")
+    every = (await expanded(client, **WINDOW)).json()
+
+    keys = {
+        "date": lambda o: (o["date_utc"], o.get("series_id", o["id"])),
+        "title": lambda o: (o["title"], o.get("series_id", o["id"]), o["date_utc"]),
+        "updated": lambda o: (o["updated_at"], o.get("series_id", o["id"]), o["date_utc"]),
+    }
+    key = keys[sort.removeprefix("-")]
+    expected = sorted(every, key=key, reverse=sort.startswith("-"))
+    pages = [
+        (await expanded(client, **WINDOW, sort=sort, limit=3, offset=at)).json()
+        for at in range(0, len(every), 3)
+    ]
+    assert [o["id"] for page in pages for o in page] == [o["id"] for o in expected]
+
+
+async def test_an_expanded_page_is_at_most_10000_deep(client: httpx.AsyncClient) -> None:
+    deep = await client.get(EVENTS, params={"expand": "true", "offset": 10_001, **WINDOW})
+
+    assert "narrow the window" in str(assert_problem(deep, 422)["errors"])
+    assert (await expanded(client, offset=10_000, **WINDOW)).json() == []

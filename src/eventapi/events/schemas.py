@@ -352,6 +352,11 @@ class DeleteResult(BaseModel):
     message: str
 
 
+# How deep an expanded page may start: such a page is merged from two reads of offset +
+# limit rows each on MongoDB, and sorted whole by SQLite; this bounds both.
+EXPANDED_OFFSET = 10_000
+
+
 def _one_or_many(value: Any) -> Any:
     """A filter that takes several values also takes one, as itself (EventQuery(category=
     "Music")), and None for none; a query string gives a list either way."""
@@ -400,6 +405,11 @@ class EventQuery(BaseModel):
             raise ValueError("date_from must not be after date_to")
         if self.expand and (start is None or end is None):
             raise ValueError("expand=true needs a window: both date_from and date_to")
+        if self.expand and self.offset > EXPANDED_OFFSET:
+            raise ValueError(
+                f"expand=true pages go {EXPANDED_OFFSET} occurrences deep at most: narrow "
+                "the window (date_from, date_to) to go further"
+            )
         return self
 
     def windowed(self) -> bool:

@@ -20,16 +20,8 @@ from pathlib import Path
 import pytest
 
 from bench.writers import install
-from tests.cache.processes.hot_writes import (
-    Hot,
-    Recorder,
-    assert_never_stale,
-    cache_warnings,
-    list_queries,
-    run_rounds,
-    seed,
-)
-from tests.cache.processes.recorder import warm
+from tests.cache.processes.hot_writes import Hot, assert_never_stale, cache_warnings, list_queries
+from tests.cache.processes.test_concurrent_writers import HOT_EVENTS, hot_rounds
 from tests.store.upgrade.fixtures import previous_release_src
 from tests.support.cluster import clients
 from tests.support.redis_server import RedisServer
@@ -38,7 +30,6 @@ from tests.support.settings import server_env
 
 pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
 
-HOT_EVENTS = 4
 HOT = Hot(
     writers=4,
     rounds=100,
@@ -74,10 +65,8 @@ async def test_old_and_new_servers_sharing_a_database_and_redis_never_serve_a_st
             assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
         install(db)
         async with clients([old, new], names=["old", "new"]) as apis:
-            recorder = Recorder()
-            events = await seed(recorder, apis, HOT_EVENTS)
-            await warm(recorder, apis, events)
-            outcome = await run_rounds(recorder, apis, events, db, HOT)
+            recorder, outcome = await hot_rounds(db, apis, hot=HOT)
+            events = [w.event for w in recorder.writes[:HOT_EVENTS]]  # the seeded ones
             # Each release answers in its own shape: the new one with the new fields.
             old_body = (await apis[0].http.get(f"/api/events/{events[0]}")).json()
             new_body = (await apis[1].http.get(f"/api/events/{events[0]}")).json()
