@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps requirements run seed bench bench-deps test lint typecheck unit coverage clean
+.PHONY: help install system-deps requirements run seed bench bench-deps js-deps test lint typecheck unit coverage clean
 
 # The coverage gate: branch coverage of src/eventapi by the whole suite, the server processes
 # the CLI and multiprocess tests start included (pyproject.toml: patch = subprocess).
@@ -84,6 +84,15 @@ typecheck: install
 unit: install
 	$(BIN)/pytest -m "not system" $(PYTEST_ARGS)
 
+# ical.js for tests/ical (pinned by tests/ical/js/package-lock.json); without npm those
+# tests skip (under CI they fail).
+js-deps:
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --prefix tests/ical/js --no-audit --no-fund --loglevel=error; \
+	else \
+	  echo "npm is missing: the ical.js tests will skip (apt-get install nodejs npm)"; \
+	fi
+
 # The whole suite on TEST_WORKERS processes, one per core of this project's 2-core machine
 # kind. Four (more than the cores: the system tests spend much of their time waiting for
 # the servers they start) took 12 minutes, but in 3 fresh-clone CI runs of 2026-12-07 each
@@ -93,7 +102,7 @@ unit: install
 # is left with a queue of them while the others idle. The slowest tests and the reasons
 # for skips are listed at the end: CI's time is kept in view.
 TEST_WORKERS ?= 2
-coverage: install
+coverage: install js-deps
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist load --maxschedchunk 4 --cov \
 		--cov-fail-under=$(COVERAGE_MIN) --durations=15 $(PYTEST_ARGS)
 
