@@ -13,6 +13,8 @@ http/problems.py maps each one to an RFC 9457 problem+json response.
       PreconditionRequired 428  EVENTAPI_REQUIRE_IF_MATCH is on and a PUT, PATCH or DELETE
                                 came without If-Match
       InvalidIdempotencyKey  400  Idempotency-Key is not 1-255 printable ASCII characters
+      InvalidCursor        400  a cursor is not one the API gave (damaged or made up), or
+                                a list's cursor was given for other filters or sort
       IdempotencyKeyInFlight 409  a POST with this Idempotency-Key is still being processed
       IdempotencyKeyReused   422  this Idempotency-Key came before with another request body
       InvalidEvent         422  a PATCH would leave the event inconsistent (an end before
@@ -105,6 +107,10 @@ class InvalidIdempotencyKey(EventApiError):
         self, detail: str = "Idempotency-Key must be 1 to 255 printable ASCII characters"
     ) -> None:
         super().__init__(detail)
+
+
+class InvalidCursor(EventApiError):
+    status, slug, title = 400, "invalid-cursor", "Invalid cursor"
 
 
 class IdempotencyKeyInFlight(EventApiError):

@@ -38,6 +38,25 @@ async def follow_next(client: httpx.AsyncClient, url: str) -> list[str]:
     raise AssertionError("rel=next never ended")
 
 
+async def starts(
+    client: httpx.AsyncClient, found: dict[str, str], order: list[str]
+) -> dict[str, int]:
+    """Where each linked page starts in ``order`` (every event, in the list's order): its
+    offset; for rel="next", which is a cursor and never an offset, where its first event is."""
+    where = {}
+    for rel, url in found.items():
+        query = link_query(url)
+        if rel != "next":
+            where[rel] = int(query["offset"])
+            continue
+        assert "offset" not in query, url
+        assert query["cursor"], url
+        response = await client.get(url)
+        assert response.status_code == 200, response.text
+        where[rel] = order.index(response.json()[0]["id"])
+    return where
+
+
 # --- paging ---------------------------------------------------------------------------
 
 
@@ -111,25 +130,21 @@ async def test_total_count_counts_matches_not_the_page(client: httpx.AsyncClient
 async def test_link_relations_for_each_position(
     client: httpx.AsyncClient, offset: int, expected: dict[str, int]
 ) -> None:
-    await seed(client, 7)
+    created = await seed(client, 7)
 
     response = await client.get(EVENTS, params={"limit": 3, "offset": offset})
 
     found = links(response)
-    assert {rel: int(link_query(url)["offset"]) for rel, url in found.items()} == expected
+    assert await starts(client, found, created) == expected
     assert {link_query(url)["limit"] for url in found.values()} == {"3"}
 
 
 async def test_links_when_total_is_a_multiple_of_the_limit(client: httpx.AsyncClient) -> None:
-    await seed(client, 6)
+    created = await seed(client, 6)
 
     found = links(await client.get(EVENTS, params={"limit": 3}))
 
-    assert {rel: link_query(url)["offset"] for rel, url in found.items()} == {
-        "first": "0",
-        "next": "3",
-        "last": "3",
-    }
+    assert await starts(client, found, created) == {"first": 0, "next": 3, "last": 3}
 
 
 async def test_links_when_everything_fits_on_one_page(client: httpx.AsyncClient) -> None:
@@ -178,9 +193,12 @@ async def test_links_are_relative_and_keep_the_active_filters(client: httpx.Asyn
     for rel, url in found.items():
         assert url.startswith(f"{EVENTS}?"), url
         query = link_query(url)
-        offset = query.pop("offset")
-        assert offset == {"first": "0", "prev": "0", "next": "4", "last": "4"}[rel]
+        # Where the page starts: an offset, or (next) a cursor after this page's last event.
+        place = query.pop("cursor" if rel == "next" else "offset")
+        assert rel == "next" or place == {"first": "0", "prev": "0", "last": "4"}[rel]
         assert query == {name: value for name, value in params.items() if name != "offset"}
+    following = await client.get(found["next"])
+    assert following.json() == (await client.get(EVENTS, params={**params, "offset": "4"})).json()
 
 
 async def test_links_keep_an_aware_date_filter_usable(client: httpx.AsyncClient) -> None:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from eventapi.events.keyset import Position
 from eventapi.events.schemas import EventQuery
 from eventapi.storage.sqlite import SqliteEventStore
-from eventapi.storage.sqlite_query import page_statement
+from eventapi.storage.sqlite_query import keyset_statements, page_statement
 
 SORTS = ["date", "-date", "title", "-title"]
 FILTERS = {
@@ -91,3 +92,61 @@ def test_an_expanded_page_reads_occurrences_by_their_start(db: Path) -> None:
     shown = plan(db, query)
     assert "USING INDEX events_by_date" in shown, shown
     assert "occurrences_by_start" in shown, shown
+
+
+def plans(db: Path, query: EventQuery, after: Position) -> list[str]:
+    """The plan of each statement of a page after ``after`` (sqlite_query.keyset_statements)."""
+    with sqlite3.connect(db) as conn:
+        return [
+            " | ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+            for sql, params in keyset_statements(query, after)
+        ]
+
+
+_DATE = "2025-06-01T00:00:00.000"
+# Every sort, after an event with a value, and (the updated sorts) after one whose
+# updated_at is NULL (written before it was kept): each piece of the keyset a seek.
+KEYSETS = [
+    *[(sort, Position(_DATE, "6" * 24)) for sort in ("date", "-date")],
+    *[(sort, Position("Festival", "6" * 24)) for sort in ("title", "-title")],
+    *[(sort, Position(_DATE, "6" * 24)) for sort in ("updated", "-updated")],
+    *[(sort, Position(None, "6" * 24)) for sort in ("updated", "-updated")],
+]
+INDEXES = {"date": "events_by_date", "title": "events_by_title", "updated": "events_by_updated"}
+
+
+@pytest.mark.parametrize(("sort", "after"), KEYSETS)
+def test_a_cursor_page_seeks_into_the_sort_index(db: Path, sort: str, after: Position) -> None:
+    """A page after a cursor starts where the cursor is, in the sort's index (a SEARCH on
+    the keyset's columns, not a SCAN from the start nor a sort), so page 50,000 costs what
+    page 1 does; the statements after a NULL updated_at are seeks too."""
+    shown = plans(db, EventQuery.model_validate({"sort": sort}), after)
+    index = INDEXES[sort.removeprefix("-")]
+    for one in shown:
+        assert f"SEARCH e USING INDEX {index} (" in one, shown
+        assert "TEMP B-TREE" not in one, shown
+
+
+@pytest.mark.parametrize("sort", ["date", "-date", "title", "-title"])
+def test_a_category_cursor_page_seeks_into_the_category_index(db: Path, sort: str) -> None:
+    key = "Festival" if sort.endswith("title") else _DATE
+    query = EventQuery.model_validate({"category": "music", "sort": sort})
+    shown = plans(db, query, Position(key, "6" * 24))
+    index = "events_by_category_title" if sort.endswith("title") else "events_by_category"
+    [one] = shown
+    assert f"SEARCH e USING INDEX {index} (category_key=? AND (" in one, shown
+    assert "TEMP B-TREE" not in one, shown
+
+
+@pytest.mark.parametrize("sort", ["date", "-date"])
+def test_a_window_cursor_page_seeks_from_the_cursor(db: Path, sort: str) -> None:
+    """Of the window's bound and the cursor's, the page seeks by the cursor's (not from
+    date_from, which would read every event of the window before the cursor)."""
+    query = EventQuery.model_validate(
+        {"sort": sort, "date_from": "2025-01-01T00:00:00Z", "date_to": "2025-12-31T00:00:00Z"}
+    )
+    [one] = plans(db, query, Position(_DATE, "6" * 24))
+    assert "USING INDEX events_by_date ((date_utc,id)" in one or (
+        "USING INDEX events_by_date (date_utc>? AND (date_utc,id)" in one
+    ), one
+    assert "TEMP B-TREE" not in one, one

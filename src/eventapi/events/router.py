@@ -106,7 +106,8 @@ _PAGED = {
         "schema": {"type": "string", "pattern": "^[0-9]+$"},
     },
     "Link": {
-        "description": 'RFC 8288 links to the other pages: rel="first", "prev", "next", "last"',
+        "description": 'RFC 8288 links to the other pages: rel="first", "prev", "next", '
+        '"last"; "next" (when a page follows) with a cursor, the others with offsets',
         "schema": {"type": "string"},
     },
 }
@@ -269,9 +270,20 @@ router = APIRouter(
     response_model=list[OccurrenceRead | EventRead],
     operation_id="listEvents",
     summary="List events",
-    responses={**_problems(429, 503), **NOT_MODIFIED, 200: {"headers": {**_SERVED, **_PAGED}}},
+    responses={
+        400: {
+            "model": Problem,
+            "description": "A cursor that is not one the API gave for this query (damaged, "
+            "or of other filters, another sort or expand)",
+        },
+        **_problems(429, 503),
+        **NOT_MODIFIED,
+        200: {"headers": {**_SERVED, **_PAGED}},
+    },
     description=(
-        "Filter, sort and page. Total in X-Total-Count; pages in the Link header. "
+        "Filter, sort and page. Total in X-Total-Count; pages in the Link header: follow "
+        'rel="next" (a cursor) to see every event that exists throughout the walk once, '
+        "whatever is created or deleted meanwhile. "
         "X-Cache says whether the page came from the cache (HIT), the store (MISS), or "
         "the store because the cache is off or unreachable (BYPASS). A page the cache "
         "cannot answer runs a query: a client may run only a few at once (429 beyond), "

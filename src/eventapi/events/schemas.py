@@ -23,7 +23,8 @@ from pydantic import (
 )
 
 from eventapi.errors import InvalidEvent
-from eventapi.events import dates, recurrence, timing, zones
+from eventapi.events import cursors, dates, recurrence, timing, zones
+from eventapi.events.keyset import Position
 
 EventDate = Annotated[
     datetime,
@@ -397,6 +398,17 @@ class EventQuery(BaseModel):
             description="List each occurrence of a recurring event (needs date_from and date_to)"
         ),
     ] = False
+    cursor: Annotated[
+        Annotated[str, StringConstraints(min_length=1, max_length=cursors.MAX_LENGTH)] | None,
+        Field(
+            description=(
+                'Where the page starts: the opaque value the Link header\'s rel="next" '
+                "carries (not with offset; only with the filters, sort and expand it was "
+                "given for)"
+            ),
+            examples=[cursors.EXAMPLE],
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _range_in_order(self) -> EventQuery:
@@ -405,6 +417,10 @@ class EventQuery(BaseModel):
             raise ValueError("date_from must not be after date_to")
         if self.expand and (start is None or end is None):
             raise ValueError("expand=true needs a window: both date_from and date_to")
+        if self.cursor is not None and self.offset > 0:
+            raise ValueError(
+                "cursor and offset cannot be combined: a cursor says where the page starts"
+            )
         if self.expand and self.offset > EXPANDED_OFFSET:
             raise ValueError(
                 f"expand=true pages go {EXPANDED_OFFSET} occurrences deep at most: narrow "
@@ -419,3 +435,7 @@ class EventQuery(BaseModel):
 class EventPage(BaseModel):
     items: list[EventRead]
     total: int
+    # Whether an item follows the page (None: not known; the total and offset say).
+    more: bool | None = None
+    # The last item's place in the list's order (None: no item), for the next cursor.
+    last: Position | None = None

@@ -40,7 +40,7 @@ from eventapi.errors import (
     IdempotencyKeyInFlight,
     PreconditionFailed,
 )
-from eventapi.events import timing
+from eventapi.events import cursors, timing
 from eventapi.events.admission import ListAdmission
 from eventapi.events.links import page_links
 from eventapi.events.preconditions import IfMatch, IfUnmodifiedSince
@@ -154,6 +154,7 @@ class EventService:
 
     async def list(self, query: EventQuery, client: Callable[[], str] = str) -> Served:
         """``client``: who asks, for the admission of an uncached query (asked only then)."""
+        cursors.decode(query)  # InvalidCursor (400) before the cache and the admission
 
         async def load() -> Page:
             if self._admission is None:
@@ -162,7 +163,7 @@ class EventService:
                 with self._admission.admit(client()):
                     page = await self._listed(query)
             body = _EVENT_LIST.dump_json(page.items)
-            return Page(body, page.total, page_links(query, page.total))
+            return Page(body, page.total, page_links(query, page))
 
         served = await self.cache.page(query, load)
         self._metrics.cache_request("list", served.outcome)

@@ -44,7 +44,8 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from eventapi.changes import Change, ChangeBatch
 from eventapi.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, StoreUnavailable
-from eventapi.events import dates
+from eventapi.events import cursors, dates
+from eventapi.events.keyset import Position
 from eventapi.events.schemas import (
     EventCreate,
     EventFields,
@@ -66,12 +67,15 @@ from eventapi.storage import mongo_schema
 from eventapi.storage.guarded import guarded
 from eventapi.storage.mongo_docs import (
     Document,
+    after_filter,
+    both,
     doc_to_event,
     event_filter,
     fields_to_doc,
     longest_span,
     occurrence_from,
     occurrence_pipeline,
+    position_of,
     single_filter,
 )
 
@@ -239,18 +243,26 @@ class MongoEventStore:
             raise VersionConflict(current)
 
     async def list(self, query: EventQuery) -> EventPage:
+        after = cursors.decode(query)
         await self._ensure_indexes()
         async with self._guard("list"):
             span = await self._longest() if query.windowed() else timedelta(0)
             if query.expand:
-                return await self._expanded(query, span)
+                return await self._expanded(query, span, after)
             flt = event_filter(query, span)
             total = await self._events.count_documents(flt)
-            cursor = (
-                self._events.find(flt).sort(_SORT[query.sort]).skip(query.offset).limit(query.limit)
-            )
-            docs = [doc async for doc in cursor]
-        return EventPage(items=[doc_to_event(d) for d in docs], total=int(total))
+            if after is None:
+                found = self._events.find(flt).skip(query.offset).limit(query.limit)
+            else:  # a seek past the cursor's position, one more to know if a page follows
+                found = self._events.find(both(flt, after_filter(query, after))).limit(
+                    query.limit + 1
+                )
+            docs = [doc async for doc in found.sort(_SORT[query.sort])]
+        more = None if after is None else len(docs) > query.limit
+        docs = docs[: query.limit]
+        last = position_of(query, docs[-1]) if docs else None
+        items = [doc_to_event(d) for d in docs]
+        return EventPage(items=items, total=int(total), more=more, last=last)
 
     async def _aggregate(self, pipeline: Sequence[Document]) -> Any:
         """A cursor over ``pipeline``: PyMongo's async aggregate() is a coroutine that gives
@@ -268,17 +280,29 @@ class MongoEventStore:
         if span := longest_span(doc):
             await self._meta.update_one({"_id": "longest"}, {"$max": {"ms": span}}, upsert=True)
 
-    async def _expanded(self, query: EventQuery, span: timedelta) -> EventPage:
+    async def _expanded(
+        self, query: EventQuery, span: timedelta, after: Position | None
+    ) -> EventPage:
         """An expanded page: the events that do not recur and the occurrences of those that
         do, each read in the page's order up to its end, and merged. A page deep in a long
-        window reads offset + limit of each (cursor paging is the way to go deep)."""
-        end = query.offset + query.limit
+        window reads offset + limit of each; a cursor's page (after ``after``) limit + 1."""
+        end = query.offset + query.limit if after is None else query.limit + 1
         key = _EXPANDED_KEY[query.sort.removeprefix("-")]
         single = single_filter(query, span)
-        singles = self._events.find(single).sort(_SORT[query.sort]).limit(end)
+        beyond: list[Document] = []
+        read = single
+        if after is not None:
+            read = both(single, after_filter(query, after, "date"))
+            beyond = [{"$match": after_filter(query, after, "occurrences.s")}]
+        singles = self._events.find(read).sort(_SORT[query.sort]).limit(end)
         pipeline = occurrence_pipeline(query, span)
         occurrences = await self._aggregate(
-            [*pipeline, {"$sort": dict(_OCCURRENCE_SORT[query.sort])}, {"$limit": end}]
+            [
+                *pipeline,
+                *beyond,
+                {"$sort": dict(_OCCURRENCE_SORT[query.sort])},
+                {"$limit": end},
+            ]
         )
         counted = await self._aggregate([*pipeline, {"$count": "n"}])
         rows = [(doc, False) async for doc in singles]
@@ -286,9 +310,14 @@ class MongoEventStore:
         counts = [doc["n"] async for doc in counted]
         total = await self._events.count_documents(single) + (counts[0] if counts else 0)
         rows.sort(key=key, reverse=query.sort.startswith("-"))
-        page = rows[query.offset : end]
+        page = rows[query.offset : end] if after is None else rows[: query.limit]
+        more = None if after is None else len(rows) > query.limit
         items = [occurrence_from(d) if series else doc_to_event(d) for d, series in page]
-        return EventPage(items=items, total=int(total))
+        last = None
+        if page:
+            doc, series = page[-1]
+            last = position_of(query, doc, doc["occurrences"]["s"] if series else doc["date"])
+        return EventPage(items=items, total=int(total), more=more, last=last)
 
     async def _intent(self, event_id: str | None) -> int:
         """Record a change before making it; returns its seq."""

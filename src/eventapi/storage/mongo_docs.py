@@ -15,11 +15,14 @@ rolling upgrade, lack them: absent reads as null, and ``status`` as ``scheduled`
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bson import ObjectId
+
 from eventapi.events import dates, timing
+from eventapi.events.keyset import Position, instant_text, text_instant
 from eventapi.events.schemas import EventFields, EventQuery, EventRead, occurrence_of
 
 Document = dict[str, Any]
@@ -154,6 +157,11 @@ def _all(conditions: list[Document]) -> Document:
     return {"$and": conditions} if conditions else {}
 
 
+def both(*filters: Document) -> Document:
+    """Every one of ``filters`` (an empty one: every document)."""
+    return _all([flt for flt in filters if flt])
+
+
 def event_filter(query: EventQuery, span: timedelta) -> Document:
     """The events (as themselves, not expanded) ``query`` selects."""
     conditions = filters(query)
@@ -186,3 +194,52 @@ def occurrence_from(doc: Document) -> EventRead:
     """A document of occurrence_pipeline as the occurrence it stands for."""
     start: datetime = doc["occurrences"]["s"]
     return occurrence_of(doc_to_event(doc), start.astimezone(UTC))
+
+
+# The field of each sort's value (its ties broken by _id).
+_KEY_FIELDS = {"date": "date", "title": "title", "updated": "updated_at"}
+
+
+def _beyond(parts: Sequence[tuple[str, Any]], descending: bool, nullable: bool) -> Document:
+    """The documents after the values of ``parts`` ((field, value), in the order's fields,
+    every one ascending or every one descending); only the first may be null (``nullable``),
+    and null sorts first, as in sqlite_query._beyond. The first field is bounded on its own
+    ($gte/$lte the value), so that an index on it starts there; the rest only settles
+    the ties."""
+    strictly, inclusive = ("$lt", "$lte") if descending else ("$gt", "$gte")
+    (first, value), rest = parts[0], parts[1:]
+    # After on the rest, the first being equal: lexicographic.
+    ties: Document = {
+        "$or": [{**dict(rest[:n]), name: {strictly: v}} for n, (name, v) in enumerate(rest)]
+    }
+    if value is None:
+        same: Document = {"$and": [{first: None}, ties]}
+        return same if descending else {"$or": [same, {first: {"$ne": None}}]}
+    bounded = {"$and": [{first: {inclusive: value}}, {"$or": [{first: {strictly: value}}, ties]}]}
+    return {"$or": [bounded, {first: None}]} if descending and nullable else bounded
+
+
+def after_filter(query: EventQuery, after: Position, start: str | None = None) -> Document:
+    """The documents that come after ``after`` in the order of ``query``: by (sort value,
+    _id); on an expanded page (``start``: the field holding a row's start) by (start, _id)
+    for the date sort, else by (sort value, _id, start)."""
+    sort = query.sort.removeprefix("-")
+    field = _KEY_FIELDS[sort]
+    key: Any = after.key if sort == "title" or after.key is None else text_instant(after.key)
+    parts: list[tuple[str, Any]] = [(field, key), ("_id", ObjectId(after.id))]
+    if start is not None:
+        assert after.start is not None  # cursors.decode: an expanded page's cursor has one
+        begins = text_instant(after.start)
+        parts = [(start, begins), parts[1]] if sort == "date" else [*parts, (start, begins)]
+    return _beyond(parts, query.sort.startswith("-"), sort == "updated")
+
+
+def position_of(query: EventQuery, doc: Document, start: datetime | None = None) -> Position:
+    """Where ``doc`` sits in the order of ``query`` (``start``: an expanded page's row's)."""
+    sort = query.sort.removeprefix("-")
+    value = doc.get(_KEY_FIELDS[sort])
+    key = value if value is None or isinstance(value, str) else instant_text(value)
+    if start is None:
+        return Position(key, str(doc["_id"]))
+    begins = instant_text(start)
+    return Position(begins if sort == "date" else key, str(doc["_id"]), begins)

@@ -17,7 +17,7 @@ from bson import ObjectId
 
 from eventapi.changes import Change, ChangeBatch
 from eventapi.errors import IdempotencyKeyReused, StoreUnavailable
-from eventapi.events import dates
+from eventapi.events import cursors, dates
 from eventapi.events.schemas import (
     EventCreate,
     EventFields,
@@ -420,7 +420,9 @@ class SqliteEventStore:
         return _versioned(row) if row else None
 
     async def list(self, query: EventQuery) -> EventPage:
-        def page(conn: sqlite3.Connection) -> tuple[int, list[sqlite3.Row]]:
+        after = cursors.decode(query)
+
+        def page(conn: sqlite3.Connection) -> tuple[int, list[sqlite3.Row], bool | None]:
             # One read transaction: the total and the page come from the same snapshot.
             conn.execute("BEGIN")
             windowed = query.windowed()
@@ -430,15 +432,14 @@ class SqliteEventStore:
             in_order = sql.searched(query) is not None and sql.read_in_order(
                 query, total, sql.kept_count(conn, "*")
             )
-            statement = sql.page_statement(query, span, in_order, recurring)
-            rows = conn.execute(*statement).fetchall()
+            rows, more = sql.page_rows(conn, query, after, span, in_order, recurring)
             conn.execute("COMMIT")
-            return total, rows
+            return total, rows, more
 
-        total, rows = await self._read("list", page, lane="list")
-        if query.expand:
-            return EventPage(items=[_occurrence(r) for r in rows], total=total)
-        return EventPage(items=[to_event(r) for r in rows], total=total)
+        total, rows, more = await self._read("list", page, lane="list")
+        items = [_occurrence(r) for r in rows] if query.expand else [to_event(r) for r in rows]
+        last = sql.position(query, rows[-1]) if rows else None
+        return EventPage(items=items, total=total, more=more, last=last)
 
     async def create(self, event: EventCreate) -> Saved:
         created, insert = _inserter(event)

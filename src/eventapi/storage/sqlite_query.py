@@ -12,10 +12,12 @@ event lasts long.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eventapi.events import dates
+from eventapi.events.keyset import Position
 from eventapi.events.schemas import EventQuery
 from eventapi.storage.sqlite_rows import COLUMNS, utc_text
 
@@ -42,6 +44,8 @@ _EXPANDED_ORDER = {
     "updated": "updated_at ASC, id ASC, o_start ASC",
     "-updated": "updated_at DESC, id DESC, o_start DESC",
 }
+# The column of each sort's value (its ties broken by e.id).
+_KEYS = {"date": "e.date_utc", "title": "e.title", "updated": "e.updated_at"}
 _SELECTED = ", ".join(f"e.{name}" for name in COLUMNS)
 _OCCURRENCES = "FROM occurrences o JOIN events e ON e.id = o.event_id"
 
@@ -159,32 +163,150 @@ def page_statement(
     return sql, [*params, query.limit, query.offset]
 
 
-def _single(query: EventQuery, span: timedelta) -> tuple[str, list[Any]]:
-    """The WHERE of the events that do not recur, in an expanded page."""
+def _single(
+    query: EventQuery, span: timedelta, after: Position | None = None
+) -> tuple[str, list[Any]]:
+    """The WHERE of the events that do not recur, in an expanded page (after ``after``)."""
     return _clause(
         _filters(query),
         (["e.recurrence IS NULL"], []),
         _starts(query, span, "e.date_utc", "e.until_utc"),
+        _expanded_after(query, after, "e.date_utc"),
     )
 
 
-def _recurring(query: EventQuery, span: timedelta) -> tuple[str, list[Any]]:
-    """The WHERE of the occurrences of recurring events, in an expanded page."""
-    return _clause(_filters(query), _starts(query, span, "o.start_utc", "o.stop_utc"))
+def _recurring(
+    query: EventQuery, span: timedelta, after: Position | None = None
+) -> tuple[str, list[Any]]:
+    """The WHERE of the occurrences of recurring events, in an expanded page (after
+    ``after``)."""
+    return _clause(
+        _filters(query),
+        _starts(query, span, "o.start_utc", "o.stop_utc"),
+        _expanded_after(query, after, "o.start_utc"),
+    )
 
 
-def expanded_statement(query: EventQuery, span: timedelta) -> tuple[str, list[Any]]:
+def expanded_statement(
+    query: EventQuery, span: timedelta, after: Position | None = None
+) -> tuple[str, list[Any]]:
     """One page of occurrences: each event that does not recur as itself, and each
-    occurrence of one that does, with its start and stop as ``o_start``/``o_stop``."""
-    single, single_params = _single(query, span)
-    recurring, recurring_params = _recurring(query, span)
+    occurrence of one that does, with its start and stop as ``o_start``/``o_stop``; after
+    the position ``after`` (a cursor's), or from the query's offset."""
+    single, single_params = _single(query, span, after)
+    recurring, recurring_params = _recurring(query, span, after)
     sql = (
         f"SELECT {_SELECTED}, e.date_utc AS o_start, 0 AS o_series FROM events e {single} "
         f"UNION ALL SELECT {_SELECTED}, o.start_utc AS o_start, 1 AS o_series "
         f"{_OCCURRENCES} {recurring} "
         f"ORDER BY {_EXPANDED_ORDER[query.sort]} LIMIT ? OFFSET ?"
     )
-    return sql, [*single_params, *recurring_params, query.limit, query.offset]
+    paging = [query.limit, query.offset] if after is None else [query.limit + 1, 0]
+    return sql, [*single_params, *recurring_params, *paging]
+
+
+def _beyond(
+    columns: Sequence[str], values: Sequence[str | None], descending: bool, nullable: bool
+) -> list[tuple[str, list[Any]]]:
+    """The rows after ``values`` in the order of ``columns`` (every one ascending, or
+    every one descending), as conditions to read one after the other, each one range of an
+    index that starts with the columns. Only the first column may be NULL (``nullable``:
+    updated_at, of events written before it was kept), and SQLite sorts NULL first: so
+    after a NULL come the other NULLs with a greater rest, then every value (ascending), or
+    the NULLs with a smaller rest alone (descending); after a value, a NULL comes only when
+    descending, after every value."""
+    op = "<" if descending else ">"
+
+    def row(names: Sequence[str], given: Sequence[str | None]) -> tuple[str, list[Any]]:
+        marks = ", ".join("?" * len(names))
+        return f"({', '.join(names)}) {op} ({marks})", list(given)
+
+    first = columns[0]
+    if values[0] is None:
+        rest, params = row(columns[1:], values[1:])
+        same = (f"{first} IS NULL AND {rest}", params)
+        return [same] if descending else [same, (f"{first} IS NOT NULL", [])]
+    ranges = [row(columns, values)]
+    if descending and nullable:
+        ranges.append((f"{first} IS NULL", []))
+    return ranges
+
+
+def _expanded_after(
+    query: EventQuery, after: Position | None, start: str
+) -> tuple[list[str], list[Any]]:
+    """The condition that a row of an expanded page (``start``: its start's column) comes
+    after ``after``: by (start, id) for the date sort, else (sort value, id, start)."""
+    if after is None:
+        return [], []
+    sort = query.sort.removeprefix("-")
+    if sort == "date":
+        columns, values = [start, "e.id"], [after.key, after.id]
+    else:
+        columns, values = [_KEYS[sort], "e.id", start], [after.key, after.id, after.start]
+    ranges = _beyond(columns, values, query.sort.startswith("-"), sort == "updated")
+    either = " OR ".join(f"({condition})" for condition, _ in ranges)
+    return [f"({either})"], [p for _, params in ranges for p in params]
+
+
+def keyset_statements(
+    query: EventQuery,
+    after: Position,
+    span: timedelta = timedelta(0),
+    in_order: bool = False,
+    recurring: bool = True,
+) -> list[tuple[str, list[Any]]]:
+    """The SELECTs of a page after the position ``after`` (a cursor's), to run in turn
+    until one more row than the page holds is read: each a seek into the sort's index, so
+    a page deep in the list costs what the first one costs (tests/store/test_query_plans.py).
+    The keyset condition comes first: of two bounds on the sort's column (a window's and
+    the keyset's), SQLite seeks by the first."""
+    sort = query.sort.removeprefix("-")
+    ranges = _beyond(
+        [_KEYS[sort], "e.id"], [after.key, after.id], query.sort.startswith("-"), sort == "updated"
+    )
+    statements = []
+    for condition, values in ranges:
+        clause, params = _clause(
+            ([condition], values), _filters(query, in_order), _window(query, span, recurring)
+        )
+        sql = f"SELECT {_SELECTED} FROM events e {clause} ORDER BY {_ORDER[query.sort]} LIMIT ?"
+        statements.append((sql, [*params, query.limit + 1]))
+    return statements
+
+
+def page_rows(
+    conn: sqlite3.Connection,
+    query: EventQuery,
+    after: Position | None,
+    span: timedelta,
+    in_order: bool,
+    recurring: bool,
+) -> tuple[list[sqlite3.Row], bool | None]:
+    """The rows of a page, and whether a row follows them (None: not read, as on an
+    offset page, where the total says)."""
+    if after is None:
+        return conn.execute(*page_statement(query, span, in_order, recurring)).fetchall(), None
+    if query.expand:
+        statements = [expanded_statement(query, span, after)]
+    else:
+        statements = keyset_statements(query, after, span, in_order, recurring)
+    rows: list[sqlite3.Row] = []
+    for statement in statements:
+        rows += conn.execute(*statement).fetchall()
+        if len(rows) > query.limit:
+            break
+    return rows[: query.limit], len(rows) > query.limit
+
+
+def position(query: EventQuery, row: sqlite3.Row) -> Position:
+    """Where the row ``row`` of a page of ``query`` sits in its order."""
+    sort = query.sort.removeprefix("-")
+    key = _KEYS[sort].removeprefix("e.")
+    if query.expand:
+        start: str = row["o_start"]
+        return Position(start if sort == "date" else row[key], row["id"], start)
+    return Position(row[key], row["id"])
 
 
 def counted_scope(query: EventQuery) -> str | None:
