@@ -352,7 +352,10 @@ async def test_a_cursor_with_an_offset_is_a_422(
 
 @pytest.mark.parametrize("length", [0, cursors.MAX_LENGTH + 1])
 async def test_a_cursor_out_of_bounds_is_a_422(client: httpx.AsyncClient, length: int) -> None:
-    assert_problem(await client.get(EVENTS, params={"cursor": "A" * length}), 422)
+    body = assert_problem(await client.get(EVENTS, params={"cursor": "A" * length}), 422)
+    [error] = body["errors"]
+    assert error["loc"] == ["query", "cursor"], body
+    assert error["type"] in {"string_too_short", "string_too_long"}, body
 
 
 async def test_the_documented_example_is_a_cursor_of_the_default_query(
