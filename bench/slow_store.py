@@ -54,6 +54,12 @@ class DelayedStore:
         await asyncio.sleep(self.delay)
         return await self.inner.delete(event_id, expected_version=expected_version)
 
+    async def head(self) -> int:
+        return await self.inner.head()
+
+    async def get_many(self, event_ids: Sequence[str]) -> dict[str, Versioned]:
+        return await self.inner.get_many(event_ids)
+
     async def changes_since(self, after: int, limit: int) -> ChangeBatch:
         return await self.inner.changes_since(after, limit)
 

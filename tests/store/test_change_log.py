@@ -10,9 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 
+import eventapi.changes
 import eventapi.storage.mongo
 import eventapi.storage.sqlite
-from eventapi.changes import ChangeBatch
+from eventapi.changes import ChangeBatch, Retention
 from eventapi.events.store import EventStore
 from tests.store.builders import changes, event, stored
 
@@ -64,16 +65,36 @@ async def test_an_update_with_nothing_to_change_writes_nothing(store: EventStore
     assert (await log(store)).head == created.seq
 
 
-async def test_bulk_writes_log_a_change_to_everything(store: EventStore) -> None:
-    inserted = await store.insert_missing([stored("0123456789abcdef01234567", event("x"))])
-    assert inserted == 1
+async def test_bulk_writes_log_a_change_of_each_event_they_write(store: EventStore) -> None:
+    ids = ["0123456789abcdef01234567", "0123456789abcdef01234568"]
+    inserted = await store.insert_missing([stored(i, event("x")) for i in ids])
+    assert inserted == 2
     after_insert = (await log(store)).head
-    assert (await store.delete_all()) == 1
+    assert (await store.delete_all()) == 2
 
     batch = await log(store)
 
-    assert [c.event_id for c in batch.changes][-2:] == [None, None]
+    assert [(c.event_id, c.kind) for c in batch.changes][-4:] == [
+        (ids[0], "created"),
+        (ids[1], "created"),
+        (ids[0], "deleted"),
+        (ids[1], "deleted"),
+    ]
     assert batch.head > after_insert
+
+
+async def test_every_write_logs_how_it_changed_its_event(store: EventStore) -> None:
+    saved = await store.create(event("a"))
+    await store.update(saved.event.id, {"title": "b"})
+    await store.delete(saved.event.id)
+
+    batch = await log(store)
+
+    assert [(c.event_id, c.kind) for c in batch.changes][-3:] == [
+        (saved.event.id, "created"),
+        (saved.event.id, "updated"),
+        (saved.event.id, "deleted"),
+    ]
 
 
 async def test_changes_since_returns_only_later_changes_oldest_first(store: EventStore) -> None:
@@ -93,9 +114,7 @@ async def test_changes_since_returns_only_later_changes_oldest_first(store: Even
 async def test_a_reader_behind_the_pruned_records_is_told_of_the_gap(
     store: EventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for module in (eventapi.storage.sqlite, eventapi.storage.mongo):
-        monkeypatch.setattr(module, "KEEP_CHANGES", 3)
-        monkeypatch.setattr(module, "_PRUNE_EVERY", 2)
+    prune_often(monkeypatch, store, Retention(seconds=0))
     for n in range(8):
         await store.create(event(f"e{n}"))
 
@@ -107,22 +126,56 @@ async def test_a_reader_behind_the_pruned_records_is_told_of_the_gap(
     assert behind.head == recent.head
 
 
-async def test_an_intent_not_yet_settled_holds_the_head_below_it(
+def prune_often(monkeypatch: pytest.MonkeyPatch, store: EventStore, keep: Retention) -> None:
+    """Prune every 2 records, keep the newest 3 whatever ``keep`` says."""
+    monkeypatch.setattr(eventapi.changes, "RELAY_FLOOR", 3)
+    for module in (eventapi.storage.sqlite, eventapi.storage.mongo):
+        monkeypatch.setattr(module, "_PRUNE_EVERY", 2)
+    monkeypatch.setattr(store, "_keep", keep)
+
+
+async def test_records_younger_than_the_retention_are_kept_past_the_relay_floor(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prune_often(monkeypatch, store, Retention(seconds=3600))
+    for n in range(8):
+        await store.create(event(f"e{n}"))
+
+    assert not (await log(store, after=0)).gap
+
+
+async def test_the_retention_keeps_at_most_its_number_of_records(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prune_often(monkeypatch, store, Retention(seconds=3600, records=5))
+    for n in range(10):
+        await store.create(event(f"e{n}"))
+    head = (await log(store)).head
+
+    assert (await log(store, after=0)).gap
+    assert not (await log(store, after=head - 5)).gap
+
+
+async def test_an_intent_whose_write_has_not_finished_holds_the_head_below_it(
     store: EventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Where a record is written before its write (MongoDB), the head stays below it until
-    the write has surely finished; where it commits with the write (SQLite), at once."""
+    its write is done, or until the store timeout says it surely ended (its writer died in
+    between); where it commits with the write (SQLite), a write moves the head at once."""
+    done = await store.create(event("done"))
+    assert (await log(store)).head == done.seq
+    if not isinstance(store, eventapi.storage.mongo.MongoEventStore):
+        return
     monkeypatch.setattr(eventapi.storage.mongo, "SETTLE_MARGIN", 1.0)
     an_hour_ago = SimpleNamespace(time=lambda: time.time() - 3600)
     with monkeypatch.context() as clock:
         clock.setattr(eventapi.storage.mongo, "time", an_hour_ago)
-        settled = await store.create(event("old"))
-    fresh = await store.create(event("new"))
+        died = await store._intent(done.event.id, "updated")  # its writer died an hour ago
+    pending = await store._intent(done.event.id, "updated")  # its write is under way
+    after = await store.create(event("after"))
 
     batch = await log(store)
 
-    assert [c.seq for c in batch.changes] == [settled.seq, fresh.seq]
-    if store.backend == "sqlite":
-        assert batch.head == fresh.seq
-    else:
-        assert batch.head == fresh.seq - 1
+    assert [c.seq for c in batch.changes] == [done.seq, died, pending, after.seq]
+    assert batch.head == pending - 1
+    assert await store.head() == pending - 1

@@ -72,6 +72,19 @@ class FlakyStore:
         self._enter("delete_all")
         return await self.inner.delete_all()
 
+    async def head(self) -> int:
+        self.feed_calls += 1
+        if self.down:
+            raise self.error or StoreUnavailable()
+        return await self.inner.head()
+
+    async def get_many(self, event_ids: Sequence[str]) -> dict[str, Versioned]:
+        # The change feed's reads (the watch's in the background): counted with them.
+        self.feed_calls += 1
+        if self.down:
+            raise self.error or StoreUnavailable()
+        return await self.inner.get_many(event_ids)
+
     async def changes_since(self, after: int, limit: int) -> ChangeBatch:
         # The relay's background reads are not requests: counted apart from ``calls``.
         self.feed_calls += 1

@@ -78,6 +78,17 @@ class EventStore(Protocol):
         """The event with its version (for a conditional write), or None if absent."""
         ...
 
+    async def get_many(self, event_ids: Sequence[str]) -> dict[str, Versioned]:
+        """The events of ``event_ids`` that exist, by id, with their versions (at most a
+        page of them: the change feed's, or an .ics page's)."""
+        ...
+
+    async def head(self) -> int:
+        """A seq such that every change up to it is settled (ChangeBatch.head): a read that
+        starts after this returns reflects each of them. What the answers' change cursor
+        is (follow/watch.py)."""
+        ...
+
     async def list(self, query: EventQuery) -> EventPage: ...
 
     async def create(self, event: EventCreate) -> Saved: ...

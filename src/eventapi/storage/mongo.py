@@ -10,7 +10,9 @@ multi-document transaction (and so a replica set) to commit a record with its wr
 each write records an *intent* first and then makes the change: a writer killed between
 the two leaves an intent for a change that never happened, which costs one needless
 invalidation, never a lost one. Seqs are allocated by inserting ``_id = last + 1`` and
-retrying on a duplicate, so a record exists only once every lower seq does.
+retrying on a duplicate, so a record exists only once every lower seq does. A write that
+has finished marks its intent ``done``: the log's head (ChangeBatch.head) moves past an
+intent as soon as its write is done, or once the store timeout says it surely ended.
 
 Idempotency-Key records are the ``idempotency`` collection, ``_id`` = scope/key (unique by
 construction, no index needed). Without a transaction, a create with a key goes in three
@@ -42,7 +44,7 @@ from pymongo import (
 )
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
-from eventapi.changes import Change, ChangeBatch
+from eventapi.changes import DEFAULT_RETENTION, Change, ChangeBatch, Kind, Retention
 from eventapi.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, StoreUnavailable
 from eventapi.events import cursors, dates
 from eventapi.events.keyset import Position
@@ -82,9 +84,11 @@ from eventapi.storage.mongo_docs import (
 log = logging.getLogger("eventapi.storage")
 
 DUPLICATE_KEY = 11000
-# The log keeps at least this many records; a relay further behind retires everything.
-KEEP_CHANGES = 10_000
+# How often (every this many records) the log is pruned, and the batch of the bulk writes'
+# records (one insert_many each).
 _PRUNE_EVERY = 1_000
+_RECORD_BATCH = 1_000
+_Seqs = list[int]  # (inside the store class, ``list`` is its method)
 # An intent settles once its write has surely finished or failed: the store timeout bounds
 # the write; the margin covers clock differences between the app servers.
 SETTLE_MARGIN = 1.0
@@ -174,7 +178,14 @@ class MongoEventStore:
 
     backend: Backend = "mongodb"
 
-    def __init__(self, collection: Any, timeout: float, client: Any = None) -> None:
+    def __init__(
+        self,
+        collection: Any,
+        timeout: float,
+        client: Any = None,
+        retention: Retention = DEFAULT_RETENTION,
+    ) -> None:
+        self._keep = retention
         self._events = collection
         self._changes = collection.database["changes"]
         self._keys = collection.database["idempotency"]
@@ -184,7 +195,9 @@ class MongoEventStore:
         self._indexed = False
 
     @classmethod
-    async def open(cls, url: str, timeout: float) -> MongoEventStore:
+    async def open(
+        cls, url: str, timeout: float, retention: Retention = DEFAULT_RETENTION
+    ) -> MongoEventStore:
         ms = int(timeout * 1000)
         client: AsyncMongoClient[Document] = AsyncMongoClient(
             url,
@@ -201,7 +214,7 @@ class MongoEventStore:
             write_concern=WriteConcern("majority"),
             read_preference=ReadPreference.PRIMARY,
         )
-        store = cls(database["events"], timeout, client)
+        store = cls(database["events"], timeout, client, retention)
         try:
             await store._ensure_indexes()
         except mongo_schema.NewerSchema:
@@ -319,31 +332,83 @@ class MongoEventStore:
             last = position_of(query, doc, doc["occurrences"]["s"] if series else doc["date"])
         return EventPage(items=items, total=int(total), more=more, last=last)
 
-    async def _intent(self, event_id: str | None) -> int:
+    async def _intent(self, event_id: str, kind: Kind) -> int:
         """Record a change before making it; returns its seq."""
-        record: Document = {"event_id": event_id}
-        while True:
+        return (await self._intents([event_id], kind))[0]
+
+    async def _intents(self, event_ids: Sequence[str], kind: Kind) -> _Seqs:
+        """Record a change of each of ``event_ids`` before making them; their seqs, which
+        rise in the given order (a block of them, unless another writer takes some)."""
+        seqs: _Seqs = []
+        while len(seqs) < len(event_ids):
             last = await self._changes.find_one(
                 {}, sort=[("_id", DESCENDING)], projection={"_id": 1}
             )
-            seq = (int(last["_id"]) if last else 0) + 1
-            record.update(_id=seq, at=time.time())
+            first = (int(last["_id"]) if last else 0) + 1
+            now = time.time()
+            records = [
+                {"_id": first + i, "event_id": event_id, "kind": kind, "at": now}
+                for i, event_id in enumerate(event_ids[len(seqs) :])
+            ]
             try:
-                await self._changes.insert_one(record)
-                break
-            except DuplicateKeyError:
-                continue  # another writer took it: look again at the newest record
-        if seq % _PRUNE_EVERY == 0:
-            await self._changes.delete_many({"_id": {"$lte": seq - KEEP_CHANGES}})
-        return seq
+                await self._changes.insert_many(records, ordered=True)
+                taken = len(records)
+            except BulkWriteError as exc:
+                # Another writer took a seq: the ones before it are ours; look again.
+                if any(e.get("code") != DUPLICATE_KEY for e in exc.details["writeErrors"]):
+                    raise
+                taken = int(exc.details.get("nInserted", 0))
+            seqs.extend(first + i for i in range(taken))
+            if (first + taken - 1) // _PRUNE_EVERY > (first - 1) // _PRUNE_EVERY:
+                await self._prune(first + taken - 1)
+        return seqs
+
+    async def _settle(self, seq: int) -> None:
+        """Mark an intent done: its write has finished (applied or not: it can no longer
+        apply), so the log's head may pass it now rather than after the store timeout."""
+        await self._changes.update_one({"_id": seq}, {"$set": {"done": True}})
+
+    async def _prune(self, head: int) -> None:
+        cutoff = time.time() - self._keep.seconds
+        young = await self._changes.find_one(
+            {"at": {"$gte": cutoff}}, sort=[("_id", ASCENDING)], projection={"_id": 1}
+        )
+        upto = self._keep.prunable(head, int(young["_id"]) if young else None)
+        await self._changes.delete_many({"_id": {"$lte": upto}})
+
+    async def _head(self) -> int:
+        """The newest seq up to which every intent is settled (done, or surely ended)."""
+        settled_before = time.time() - self._timeout - SETTLE_MARGIN
+        unsettled = await self._changes.find_one(
+            {"at": {"$gte": settled_before}, "done": {"$ne": True}},
+            sort=[("_id", ASCENDING)],
+            projection={"_id": 1},
+        )
+        if unsettled is not None:
+            return int(unsettled["_id"]) - 1
+        newest = await self._changes.find_one({}, sort=[("_id", DESCENDING)], projection={"_id": 1})
+        return int(newest["_id"]) if newest else 0
+
+    async def head(self) -> int:
+        async with self._guard("changes"):
+            return await self._head()
+
+    async def get_many(self, event_ids: Sequence[str]) -> dict[str, Versioned]:
+        if not event_ids:
+            return {}
+        async with self._guard("get"):
+            ids = [ObjectId(event_id) for event_id in event_ids]
+            docs = [doc async for doc in self._events.find({"_id": {"$in": ids}})]
+        return {str(doc["_id"]): _versioned(doc) for doc in docs}
 
     async def create(self, event: EventCreate) -> Saved:
         created = _new(ObjectId(), event)
         doc = {"_id": ObjectId(created.id), **fields_to_doc(fields_of(created))}
         async with self._guard("insert"):
             await self._note_longest(doc)
-            seq = await self._intent(created.id)
+            seq = await self._intent(created.id, "created")
             await self._events.insert_one({**doc, "version": seq})
+            await self._settle(seq)
         return Saved(created, seq)
 
     async def create_once(self, event: EventCreate, claim: Claim) -> Saved:
@@ -355,7 +420,7 @@ class MongoEventStore:
             created = _new(event_id, event)
             fields = fields_to_doc(fields_of(created))
             await self._note_longest(fields)
-            seq = await self._intent(str(event_id))
+            seq = await self._intent(str(event_id), "created")
             try:
                 await self._events.insert_one({"_id": event_id, **fields, "version": seq})
             except DuplicateKeyError:
@@ -368,6 +433,7 @@ class MongoEventStore:
                 {"_id": record_id},
                 {"$set": {"state": "done", "response": created.model_dump_json()}},
             )
+            await self._settle(seq)
             if seq % _PRUNE_EVERY == 0:
                 await self._keys.delete_many({"created_at": {"$lt": claim.at - IDEMPOTENCY_TTL}})
         return Saved(created, seq)
@@ -438,12 +504,13 @@ class MongoEventStore:
                 }
                 doc = fields_to_doc(fields)
                 await self._note_longest(doc)
-                seq = await self._intent(event_id)
+                seq = await self._intent(event_id, "updated")
                 written = await self._events.find_one_and_update(
                     _at_version(event_id, current.version),
                     {"$set": {**doc, "version": seq}},
                     return_document=ReturnDocument.AFTER,
                 )
+                await self._settle(seq)
                 if written is not None:
                     return Saved(doc_to_event(written), seq)
                 # Written or deleted since it was read: read it again (an intent is left,
@@ -452,30 +519,26 @@ class MongoEventStore:
 
     async def delete(self, event_id: str, *, expected_version: int | None = None) -> int | None:
         async with self._guard("delete"):
-            seq = await self._intent(event_id)
+            seq = await self._intent(event_id, "deleted")
             result = await self._events.delete_one(_at_version(event_id, expected_version))
+            await self._settle(seq)
         if not result.deleted_count and expected_version is not None:
             await self._conflict_or_absent(event_id)
         return seq if result.deleted_count else None
 
     async def changes_since(self, after: int, limit: int) -> ChangeBatch:
-        settled_before = time.time() - self._timeout - SETTLE_MARGIN
         async with self._guard("changes"):
+            # The head first: a record it covers is already in the log when it is read.
+            head = await self._head()
             docs = [
                 doc
                 async for doc in self._changes.find({"_id": {"$gt": after}})
                 .sort("_id", ASCENDING)
                 .limit(limit)
             ]
-            newest = await self._changes.find_one({}, sort=[("_id", DESCENDING)])
             oldest = await self._changes.find_one({}, sort=[("_id", ASCENDING)])
-            unsettled = await self._changes.find_one(
-                {"at": {"$gte": settled_before}}, sort=[("_id", ASCENDING)]
-            )
-        newest_seq = int(newest["_id"]) if newest else 0
-        head = int(unsettled["_id"]) - 1 if unsettled else newest_seq
-        first_kept = int(oldest["_id"]) if oldest else newest_seq + 1
-        changes = [Change(int(d["_id"]), d["event_id"]) for d in docs]
+        first_kept = int(oldest["_id"]) if oldest else head + 1
+        changes = [Change(int(d["_id"]), d["event_id"], d.get("kind")) for d in docs]
         return ChangeBatch(changes, head, gap=first_kept > after + 1)
 
     async def insert_missing(self, events: Sequence[EventRead]) -> int:
@@ -486,8 +549,10 @@ class MongoEventStore:
         async with self._guard("bulk insert"):
             try:
                 await self._note_longest(max(docs, key=longest_span))
-                seq = await self._intent(None)
-                for doc in docs:
+                # A record for each (one for an id that exists and is skipped, too: a
+                # follower is told of an event that did not change, which it may be).
+                seqs = await self._intents([e.id for e in events], "created")
+                for doc, seq in zip(docs, seqs, strict=True):
                     doc["version"] = seq
                 await self._events.insert_many(docs, ordered=False)
             except BulkWriteError as exc:
@@ -495,7 +560,9 @@ class MongoEventStore:
                 errors = exc.details.get("writeErrors", [])
                 if any(err.get("code") != DUPLICATE_KEY for err in errors):
                     raise
+                await self._changes.update_many({"_id": {"$in": seqs}}, {"$set": {"done": True}})
                 return int(exc.details.get("nInserted", 0))
+            await self._changes.update_many({"_id": {"$in": seqs}}, {"$set": {"done": True}})
         return len(docs)
 
     async def load_new(self, batches: Iterable[Sequence[EventFields]]) -> int | None:
@@ -512,10 +579,18 @@ class MongoEventStore:
         return [doc_to_event(doc) for doc in docs]
 
     async def delete_all(self) -> int:
-        async with self._guard("delete_all"):
-            await self._intent(None)
-            result = await self._events.delete_many({})
-        return int(result.deleted_count)
+        """Batch by batch, each with its records (a follower learns of every deletion)."""
+        gone = 0
+        while True:
+            async with self._guard("delete_all"):
+                cursor = self._events.find({}, projection={"_id": 1}).limit(_RECORD_BATCH)
+                ids = [doc["_id"] async for doc in cursor]
+                if not ids:
+                    return gone
+                seqs = await self._intents([str(i) for i in ids], "deleted")
+                result = await self._events.delete_many({"_id": {"$in": ids}})
+                await self._changes.update_many({"_id": {"$in": seqs}}, {"$set": {"done": True}})
+            gone += int(result.deleted_count)
 
     async def count(self) -> int:
         async with self._guard("count"):

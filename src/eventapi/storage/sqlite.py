@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
 import time
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 
 from bson import ObjectId
 
-from eventapi.changes import Change, ChangeBatch
+from eventapi.changes import DEFAULT_RETENTION, Change, ChangeBatch, Kind, Retention
 from eventapi.errors import IdempotencyKeyReused, StoreUnavailable
 from eventapi.events import cursors, dates
 from eventapi.events.schemas import (
@@ -182,9 +183,11 @@ _BUILD_WITHIN = 3600.0
 # of events and their search index), which no request waits for: the store timeout is a
 # request's bound.
 BULK_TIMEOUT = 60.0
-# The log keeps at least this many records; a relay further behind retires everything.
-KEEP_CHANGES = 10_000
+# How often the log is pruned (every this many records), and how many records one pruning
+# removes at most: a shorter Retention set at a restart is caught up with in steps, never in
+# one long hold of the write lock.
 _PRUNE_EVERY = 1_000
+_PRUNE_AT_MOST = 10 * _PRUNE_EVERY
 # The version column came after the first databases were made: they get it at open.
 _ADD_VERSION = "ALTER TABLE events ADD COLUMN version INTEGER NOT NULL DEFAULT 0"
 # The version of rows insert_missing has just inserted, until its change record has a seq.
@@ -329,16 +332,50 @@ def register_functions(conn: sqlite3.Connection) -> None:
     conn.create_function("eventapi_casefold", 1, _casefold, deterministic=True)
 
 
-def _log(conn: sqlite3.Connection, event_id: str | None) -> int:
+def _log(conn: sqlite3.Connection, event_id: str, kind: Kind, keep: Retention) -> int:
     """Record a change in the caller's write transaction; returns its seq."""
-    row = conn.execute("INSERT INTO changes (event_id) VALUES (?) RETURNING seq", (event_id,))
+    row = conn.execute(
+        "INSERT INTO changes (event_id, kind, at) VALUES (?, ?, ?) RETURNING seq",
+        (event_id, kind, time.time()),
+    )
     seq: int = row.fetchone()[0]
     if seq % _PRUNE_EVERY == 0:
-        conn.execute("DELETE FROM changes WHERE seq <= ?", (seq - KEEP_CHANGES,))
+        _prune(conn, seq, keep)
     return seq
 
 
-def _inserter(event: EventCreate) -> tuple[EventRead, Callable[[sqlite3.Connection], int]]:
+def _log_each(conn: sqlite3.Connection, kind: Kind, select_ids: str) -> int:
+    """One record per event id that ``select_ids`` (a SELECT of ids, in order) finds; the
+    newest seq afterwards. For the bulk writes (import, seed, delete all): a follower learns
+    of each event they write."""
+    conn.execute(
+        f"INSERT INTO changes (event_id, kind, at) SELECT id, ?, ? FROM ({select_ids})",
+        (kind, time.time()),
+    )
+    return _head(conn)
+
+
+def _head(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _prune(conn: sqlite3.Connection, head: int, keep: Retention) -> None:
+    """Drop the records ``keep`` lets go, the oldest first, _PRUNE_AT_MOST at a time. Times
+    rise with seqs (one writer at a time), so the first young record is found by walking up
+    from the oldest: past the records that go, and no further."""
+    young = conn.execute(
+        "SELECT seq FROM changes WHERE at >= ? ORDER BY seq LIMIT 1", (time.time() - keep.seconds,)
+    ).fetchone()
+    oldest = conn.execute("SELECT MIN(seq) FROM changes").fetchone()[0] or 0
+    upto = min(keep.prunable(head, young[0] if young else None), oldest + _PRUNE_AT_MOST)
+    if upto >= oldest:
+        conn.execute("DELETE FROM changes WHERE seq <= ?", (upto,))
+
+
+def _inserter(
+    event: EventCreate, keep: Retention
+) -> tuple[EventRead, Callable[[sqlite3.Connection], int]]:
     """The event ``event`` becomes, and the write (in the caller's transaction) that stores
     it with its change record; the write returns the record's seq."""
     now = dates.now()
@@ -347,7 +384,7 @@ def _inserter(event: EventCreate) -> tuple[EventRead, Callable[[sqlite3.Connecti
     row = list(values(fields).values())
 
     def insert(conn: sqlite3.Connection) -> int:
-        seq = _log(conn, created.id)
+        seq = _log(conn, created.id, "created", keep)
         conn.execute(_insert(seq), row)
         _write_occurrences(conn, fields, fresh=True)
         return seq
@@ -358,13 +395,18 @@ def _inserter(event: EventCreate) -> tuple[EventRead, Callable[[sqlite3.Connecti
 class SqliteEventStore:
     backend: Backend = "sqlite"
 
-    def __init__(self, connections: Connections, timeout: float) -> None:
+    def __init__(
+        self, connections: Connections, timeout: float, retention: Retention = DEFAULT_RETENTION
+    ) -> None:
         self._db = connections
         self._timeout = timeout
+        self._keep = retention
         self._merging = asyncio.get_running_loop().create_task(self._merge_search())
 
     @classmethod
-    async def open(cls, path: str, timeout: float) -> SqliteEventStore:
+    async def open(
+        cls, path: str, timeout: float, retention: Retention = DEFAULT_RETENTION
+    ) -> SqliteEventStore:
         await asyncio.to_thread(prepare, path)
         connections = Connections(path, _setup)
         try:
@@ -391,7 +433,7 @@ class SqliteEventStore:
         except StoreUnavailable:
             await connections.close()
             raise
-        return cls(connections, timeout)
+        return cls(connections, timeout, retention)
 
     async def _read(
         self, what: str, job: Callable[[sqlite3.Connection], T], *, lane: Lane = "point"
@@ -419,6 +461,18 @@ class SqliteEventStore:
         row = await self._read("get", lambda conn: _current(conn, event_id))
         return _versioned(row) if row else None
 
+    async def get_many(self, event_ids: Sequence[str]) -> dict[str, Versioned]:
+        sql = f"SELECT {SELECTED}, version FROM events WHERE id IN (SELECT value FROM json_each(?))"
+
+        def get_many(conn: sqlite3.Connection) -> list[sqlite3.Row]:
+            return conn.execute(sql, (json.dumps(list(event_ids)),)).fetchall()
+
+        rows = await self._read("get", get_many) if event_ids else []
+        return {row["id"]: _versioned(row) for row in rows}
+
+    async def head(self) -> int:
+        return await self._read("head", _head, lane="system")
+
     async def list(self, query: EventQuery) -> EventPage:
         after = cursors.decode(query)
 
@@ -442,11 +496,11 @@ class SqliteEventStore:
         return EventPage(items=items, total=total, more=more, last=last)
 
     async def create(self, event: EventCreate) -> Saved:
-        created, insert = _inserter(event)
+        created, insert = _inserter(event, self._keep)
         return Saved(created, await self._write("insert", insert))
 
     async def create_once(self, event: EventCreate, claim: Claim) -> Saved:
-        created, insert = _inserter(event)
+        created, insert = _inserter(event, self._keep)
         expired = claim.at - IDEMPOTENCY_TTL
 
         def once(conn: sqlite3.Connection) -> Saved:
@@ -511,7 +565,7 @@ class SqliteEventStore:
                 **event.model_dump(),  # type: ignore[typeddict-item]
                 "updated_at": dates.after(before.updated_at),
             }
-            seq = _log(conn, event_id)
+            seq = _log(conn, event_id, "updated", self._keep)
             columns = list(values(fields).values())[1:]
             row: sqlite3.Row = conn.execute(statement, [*columns, seq, event_id]).fetchone()
             _write_occurrences(conn, fields, fresh=before.recurrence is None)
@@ -525,7 +579,7 @@ class SqliteEventStore:
             if expected_version is not None:
                 _check(_current(conn, event_id), expected_version)
             gone = conn.execute("DELETE FROM events WHERE id = ?", (event_id,)).rowcount
-            return _log(conn, event_id) if gone else None
+            return _log(conn, event_id, "deleted", self._keep) if gone else None
 
         return await self._write("delete", delete)
 
@@ -540,13 +594,21 @@ class SqliteEventStore:
             added = conn.executemany(_insert(_UNLOGGED, ignore=True), rows).rowcount
             _add_occurrences(conn, batch)
             if added:
-                # The new rows' version: the seq of the one record logged for all of them.
-                # Found by id (the batch's rows only), not by scanning the whole table.
-                seq = _log(conn, None)
+                # A record for each new row (found by id: the batch's rows only, not by
+                # scanning the whole table); their version: the newest of those records.
+                ids = [(row[0], _UNLOGGED) for row in rows]
+                conn.executemany(
+                    "INSERT INTO changes (event_id, kind, at) SELECT id, 'created', ? "
+                    "FROM events WHERE id = ? AND version = ?",
+                    [(time.time(), *pair) for pair in ids],
+                )
+                seq = _head(conn)
                 conn.executemany(
                     "UPDATE events SET version = ? WHERE id = ? AND version = ?",
-                    [(seq, row[0], _UNLOGGED) for row in rows],
+                    [(seq, *pair) for pair in ids],
                 )
+                if seq // _PRUNE_EVERY > (seq - added) // _PRUNE_EVERY:
+                    _prune(conn, seq, self._keep)
             return added
 
         return await self._write("insert", insert, max(self._timeout, BULK_TIMEOUT))
@@ -558,7 +620,8 @@ class SqliteEventStore:
             aside = conn.execute(_SET_ASIDE).fetchall()
             for kind, name, _ in aside:
                 conn.execute(f'DROP {kind.upper()} "{name}"')
-            statement = _insert(_log(conn, None), ignore=True)  # one record: their version
+            # Their version: the seq their first change record, logged below, will take.
+            statement = _insert(_head(conn) + 1, ignore=True)
             added = 0
             for batch in batches:
                 added += conn.executemany(
@@ -573,6 +636,7 @@ class SqliteEventStore:
             _count_every_event(conn)
             for _, _, definition in aside:
                 conn.execute(definition)
+            _log_each(conn, "created", "SELECT id FROM events ORDER BY id")
             return added
 
         # Readers see the empty table (and its indexes) until the commit; writers wait.
@@ -581,12 +645,11 @@ class SqliteEventStore:
     async def delete_all(self) -> int:
         def delete_all(conn: sqlite3.Connection) -> int:
             gone = int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
+            _log_each(conn, "deleted", "SELECT id FROM events ORDER BY id")
             # The index first, at once: the delete trigger then finds nothing to remove.
             conn.execute("DELETE FROM events_search")
             conn.execute("DELETE FROM occurrences")
             conn.execute("DELETE FROM events")
-            if gone:
-                _log(conn, None)
             return gone
 
         return await self._write("delete_all", delete_all, max(self._timeout, BULK_TIMEOUT))
@@ -603,16 +666,15 @@ class SqliteEventStore:
         def since(conn: sqlite3.Connection) -> ChangeBatch:
             conn.execute("BEGIN")
             rows = conn.execute(
-                "SELECT seq, event_id FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, event_id, kind FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
                 (after, limit),
             ).fetchall()
-            head = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'changes'").fetchone()
+            head = _head(conn)
             oldest = conn.execute("SELECT MIN(seq) FROM changes").fetchone()[0]
             conn.execute("COMMIT")
-            head_seq = int(head[0]) if head else 0
-            first_kept = head_seq + 1 if oldest is None else int(oldest)
-            changes = [Change(int(r[0]), r[1]) for r in rows]
-            return ChangeBatch(changes, head_seq, gap=first_kept > after + 1)
+            first_kept = head + 1 if oldest is None else int(oldest)
+            changes = [Change(int(r[0]), r[1], r[2]) for r in rows]
+            return ChangeBatch(changes, head, gap=first_kept > after + 1)
 
         return await self._read("changes", since, lane="system")
 

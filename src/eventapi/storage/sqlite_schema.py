@@ -17,7 +17,7 @@ import sqlite3
 
 from eventapi.errors import StoreUnavailable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Version 2: calendar fields (events/timing.py says what the timeline columns hold).
 _CALENDAR = """
@@ -88,7 +88,18 @@ WHEN new.updated_at IS old.updated_at AND old.version >= 0 BEGIN
 END;
 """
 
-_UPGRADES = {2: _CALENDAR}
+# Version 3: what a follower of the change log is told (eventapi/changes.py): how each record
+# changed its event, and when it was written (for Retention).
+_FEED = """
+ALTER TABLE changes ADD COLUMN kind TEXT;  -- created, updated, deleted; NULL: not recorded
+ALTER TABLE changes ADD COLUMN at REAL;    -- time.time() of the write
+-- A record written by the previous release (it knows neither column) is timed on insert.
+CREATE TRIGGER changes_at AFTER INSERT ON changes WHEN new.at IS NULL BEGIN
+    UPDATE changes SET at = (julianday('now') - 2440587.5) * 86400.0 WHERE seq = new.seq;
+END;
+"""
+
+_UPGRADES = {2: _CALENDAR, 3: _FEED}
 
 
 def _version(conn: sqlite3.Connection) -> int:

@@ -20,9 +20,10 @@ from pathlib import Path
 import pytest
 
 from bench.writers import install
+from eventapi.storage.sqlite_schema import SCHEMA_VERSION
 from tests.cache.processes.hot_writes import Hot, assert_never_stale, cache_warnings, list_queries
 from tests.cache.processes.test_concurrent_writers import HOT_EVENTS, hot_rounds
-from tests.store.upgrade.fixtures import previous_release_src
+from tests.store.upgrade.fixtures import LAST_RELEASE, previous_release_src
 from tests.support.cluster import clients
 from tests.support.redis_server import RedisServer
 from tests.support.server import serve
@@ -53,16 +54,16 @@ async def test_old_and_new_servers_sharing_a_database_and_redis_never_serve_a_st
 ) -> None:
     db = tmp_path / "app.db"
     env = server_env(db, redis_server.url, cache_relay_interval=0.25)
-    old_env = previous_release_env(env, previous_release_src(tmp_path))
+    old_env = previous_release_env(env, previous_release_src(tmp_path, LAST_RELEASE))
     with ExitStack() as stack:
         old = stack.enter_context(serve(tmp_path, "old", old_env))
         old.wait_ready()  # the previous release makes the database
         with sqlite3.connect(db) as conn:
-            assert conn.execute("PRAGMA user_version").fetchone()[0] == 0
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION - 1
         new = stack.enter_context(serve(tmp_path, "new", env))
         new.wait_ready()  # and this one upgrades it while the old one runs on it
         with sqlite3.connect(db) as conn:
-            assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         install(db)
         async with clients([old, new], names=["old", "new"]) as apis:
             recorder, outcome = await hot_rounds(db, apis, hot=HOT)

@@ -19,6 +19,9 @@ import pytest
 
 # The release whose databases the next release must upgrade without losing anything.
 PREVIOUS_RELEASE: str = "0410a266956bce466564f5a492d1f0503fc2e674"
+# The release just before this one (schema version 2: before the change feed), which a
+# rolling upgrade runs beside this one (tests/cache/processes/test_rolling_upgrade.py).
+LAST_RELEASE: str = "adf177316b03b0e62a19e1f175a6edf60cacdda8"
 FIXTURES: Path = Path(__file__).resolve().parent / "fixtures"
 REPO_ROOT: Path = Path(__file__).resolve().parents[3]
 
@@ -78,26 +81,26 @@ def _git(*args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["git", "-C", str(REPO_ROOT), *args], capture_output=True, check=False)
 
 
-def extract_previous_release(into: Path) -> Path:
-    """``git archive PREVIOUS_RELEASE src | tar -x -C into``; returns ``into/src`` (the
-    folder to put on PYTHONPATH). Raises ReleaseUnavailable if git cannot give it."""
-    found = _git("cat-file", "-e", f"{PREVIOUS_RELEASE}^{{commit}}")
+def extract_previous_release(into: Path, release: str = PREVIOUS_RELEASE) -> Path:
+    """``git archive <release> src | tar -x -C into``; returns ``into/src`` (the folder to
+    put on PYTHONPATH). Raises ReleaseUnavailable if git cannot give it."""
+    found = _git("cat-file", "-e", f"{release}^{{commit}}")
     if found.returncode != 0:
         reason = found.stderr.decode(errors="replace").strip()
         raise ReleaseUnavailable(
-            f"commit {PREVIOUS_RELEASE} is not in {REPO_ROOT} (a shallow clone? run "
+            f"commit {release} is not in {REPO_ROOT} (a shallow clone? run "
             f"`git fetch --unshallow`){': ' + reason if reason else ''}"
         )
-    archive = _git("archive", "--format=tar", PREVIOUS_RELEASE, "src")
+    archive = _git("archive", "--format=tar", release, "src")
     if archive.returncode != 0:
         raise ReleaseUnavailable(
-            f"git archive {PREVIOUS_RELEASE} src failed: {archive.stderr.decode().strip()}"
+            f"git archive {release} src failed: {archive.stderr.decode().strip()}"
         )
     into.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
     src = into / "src"
     if not (src / "eventapi" / "__init__.py").is_file():
-        raise ReleaseUnavailable(f"{PREVIOUS_RELEASE}'s src/ has no eventapi package")
+        raise ReleaseUnavailable(f"{release}'s src/ has no eventapi package")
     return src
 
 
@@ -105,12 +108,12 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"true", "1"}
 
 
-def previous_release_src(tmp_path: Path) -> Path:
-    """PREVIOUS_RELEASE's src/, extracted into ``tmp_path``: the path to put on PYTHONPATH
-    to run that release. Skips the test where git or the commit is missing (a shallow
-    clone), but fails it under CI (CI=true), where the fixtures must be checked."""
+def previous_release_src(tmp_path: Path, release: str = PREVIOUS_RELEASE) -> Path:
+    """``release``'s src/, extracted into ``tmp_path``: the path to put on PYTHONPATH to
+    run that release. Skips the test where git or the commit is missing (a shallow clone),
+    but fails it under CI (CI=true), where the fixtures must be checked."""
     try:
-        return extract_previous_release(tmp_path / "previous-release")
+        return extract_previous_release(tmp_path / "previous-release", release)
     except ReleaseUnavailable as exc:
         if _in_ci():
             pytest.fail(f"the previous release is unavailable under CI: {exc}")
