@@ -18,11 +18,15 @@ from eventapi.cache.entry import Entry
 from eventapi.cache.events import EventCache
 from eventapi.cache.factory import limits_link, open_cache
 from eventapi.cache.guard import GuardedCache
+from eventapi.draining import Draining
 from eventapi.events.admission import ListAdmission
 from eventapi.events.known_queries import KnownQueries
 from eventapi.events.router import router as events_router
 from eventapi.events.service import EventService
 from eventapi.events.store import EventStore
+from eventapi.follow.router import router as follow_router
+from eventapi.follow.stream import StreamSlots
+from eventapi.follow.watch import ChangeWatch
 from eventapi.http.access import check_access, cors
 from eventapi.http.body_limit import BodyLimitMiddleware
 from eventapi.http.caller import Callers
@@ -95,6 +99,10 @@ def create_app(
             opened_store = await stack.enter_async_context(store(settings))
             opened_cache = await stack.enter_async_context(cache(settings, metrics))
             log.info("event store: %s", described_store(settings))
+            watch = ChangeWatch(opened_store, settings.changes_poll_interval)
+            await watch.start()
+            stack.push_async_callback(watch.close)
+            stack.callback(Draining.listen(watch.drain))
             if opened_cache is not None:
                 guarded = opened_cache
                 metrics.breaker_open.set_function(lambda: 0.0 if guarded.connected else 1.0)
@@ -116,7 +124,7 @@ def create_app(
                 callers=callers,
                 service=EventService(
                     opened_store,
-                    EventCache.configured(opened_cache, settings),
+                    EventCache.configured(opened_cache, settings, lambda: watch.head),
                     metrics,
                     ListAdmission(
                         settings.list_queries_per_process, settings.list_queries_per_client
@@ -124,6 +132,8 @@ def create_app(
                 ),
                 known_queries=KnownQueries(),
                 request_log=request_log,
+                watch=watch,
+                streams=StreamSlots(settings.streams_per_process, settings.streams_per_client),
             )
             if freeze_gc:
                 # Everything built so far lives as long as the process: move it out of the
@@ -168,7 +178,7 @@ def create_app(
         **telemetry.fastapi_options(),
     )
     install_docs(app)
-    routers = (events_router, health_router, metrics_router)
+    routers = (events_router, follow_router, health_router, metrics_router)
     on_http_error = http_error_handler(routers)
     install_error_handlers(app, on_http_error)
     install_slash_redirect(app, not_found=on_http_error)

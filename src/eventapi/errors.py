@@ -166,3 +166,35 @@ class ListQueriesBusy(EventApiError):
             f"This server is running {limit} list queries the cache could not answer; retry shortly"
         )
         self.headers["Retry-After"] = "1"
+
+
+class ChangesGone(EventApiError):
+    status, slug, title = 410, "changes-gone", "Changes no longer kept"
+
+    def __init__(self, why: str = "the change log no longer keeps the changes after it") -> None:
+        super().__init__(
+            f"This change cursor is too old: {why}. Sync again: read the events from a list "
+            "(GET /api/events) and follow the changes from its X-Changes-Cursor"
+        )
+
+
+class TooManyStreams(EventApiError):
+    status, slug, title = 429, "too-many-streams", "Too many open streams"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"You already have {limit} change streams open; close one (one stream carries "
+            "every change), then retry"
+        )
+        self.headers["Retry-After"] = "5"
+
+
+class StreamsBusy(EventApiError):
+    status, slug, title = 503, "streams-busy", "Change streams busy"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"This server process has {limit} change streams open, its most; retry shortly "
+            "(or follow GET /api/changes)"
+        )
+        self.headers["Retry-After"] = "5"

@@ -15,6 +15,8 @@ from eventapi.cache.guard import GuardedCache
 from eventapi.events.known_queries import KnownQueries
 from eventapi.events.service import EventService
 from eventapi.events.store import EventStore
+from eventapi.follow.stream import StreamSlots
+from eventapi.follow.watch import ChangeWatch
 from eventapi.http.caller import Callers
 from eventapi.logs import RequestLog
 from eventapi.metrics import Metrics
@@ -31,6 +33,8 @@ class Runtime:
     callers: Callers  # who sent a request, against the configured keys (http/caller.py)
     known_queries: KnownQueries  # learned by the list route, read by the fast path
     request_log: RequestLog | None  # None: EVENTAPI_LOG_LEVEL above info
+    watch: ChangeWatch  # the change log's head, and its recent changes for the streams
+    streams: StreamSlots  # the change streams open in this process
 
 
 class State(TypedDict):

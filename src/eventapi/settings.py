@@ -146,6 +146,21 @@ class Settings(BaseSettings):
         default=None, description="key prefix; default: derived from EVENTAPI_DATABASE_URL"
     )
 
+    # Following the events (follow/). The change log keeps a record for followers while it
+    # is younger than changes_retention seconds and among the newest changes_max_records
+    # (the relay's needs are kept whatever these say: eventapi/changes.py). A feed cursor
+    # older than that is 410 Gone.
+    changes_retention: float = Field(default=7 * 24 * 3600, ge=0)
+    changes_max_records: int = Field(default=1_000_000, ge=0)
+    # How often each process reads the log for its streams and its answers' change cursor.
+    changes_poll_interval: float = Field(default=0.1, gt=0, le=10)
+    # Change streams: a comment at least this often; a reader that takes no write for
+    # stream_send_timeout seconds is dropped; open streams per process and per client.
+    stream_heartbeat: float = Field(default=15.0, gt=0, le=15)
+    stream_send_timeout: float = Field(default=10.0, gt=0, le=300)
+    streams_per_process: int = Field(default=2000, ge=1, le=100_000)
+    streams_per_client: int = Field(default=5, ge=1, le=100_000)
+
     # Access (http/access.py). Keys set: POST/PUT/PATCH/DELETE need one. No keys: the API is
     # open (start-up says so), which production refuses.
     api_keys: ApiKeys = Field(default_factory=ApiKeys, description="comma-separated API keys")

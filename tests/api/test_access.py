@@ -309,6 +309,8 @@ async def test_openapi_has_the_security_schemes(keyed: httpx.AsyncClient) -> Non
         "PUT /api/events/{event_id}": True,
         "PATCH /api/events/{event_id}": True,
         "DELETE /api/events/{event_id}": True,
+        "GET /api/changes": False,
+        "GET /api/changes/stream": False,
         "GET /health": False,
         "GET /metrics": False,
     }

@@ -18,17 +18,17 @@ totals = st.text(alphabet="0123456789", min_size=1, max_size=12)
 
 
 @quick
-@given(status=status, body=st.binary(max_size=2000), total=totals, link=header)
-def test_built_page_round_trips(status: int, body: bytes, total: str, link: str) -> None:
-    entry = Entry.build(status, body, total=total, link=link)
+@given(status=status, body=st.binary(max_size=2000), total=totals, link=header, at=header)
+def test_built_page_round_trips(status: int, body: bytes, total: str, link: str, at: str) -> None:
+    entry = Entry.build(status, body, total=total, link=link, cursor=at)
 
     assert Entry.decode(entry.encode()) == entry
 
 
 @quick
-@given(status=status, body=st.binary(max_size=2000), modified=header)
-def test_built_item_round_trips(status: int, body: bytes, modified: str) -> None:
-    entry = Entry.build(status, body, modified=modified)
+@given(status=status, body=st.binary(max_size=2000), modified=header, at=header)
+def test_built_item_round_trips(status: int, body: bytes, modified: str, at: str) -> None:
+    entry = Entry.build(status, body, modified=modified, cursor=at)
 
     assert Entry.decode(entry.encode()) == entry
 
@@ -45,9 +45,11 @@ def test_any_entry_round_trips(status: int, etag: str, body: bytes, total: str, 
     assert type(decoded.body) is bytes
 
 
-def test_an_entry_of_the_format_before_is_read_as_none() -> None:
-    """What the release before wrote (no format mark): never served by this one."""
+def test_an_entry_of_the_formats_before_is_read_as_none() -> None:
+    """What the releases before wrote (no format mark, then ``+`` and no change cursor):
+    never served by this one."""
     assert Entry.decode(b'200\n"abc"\n\n\n{"id": "x"}') is None
+    assert Entry.decode(b'+200\n"abc"\n\nTue, 02 Dec 2025 10:00:00 GMT\n{"id": "x"}') is None
     assert Entry.decode(b"404\n\n\n\n{}") is None
 
 
@@ -62,12 +64,12 @@ def test_round_trip_of_bodies_full_of_separators() -> None:
     assert decoded.body == body
 
 
-def test_the_layout_is_the_mark_four_header_lines_then_the_body() -> None:
-    entry = Entry(404, "", b'{"detail": "x"}', "", "")
-    item = Entry(200, '"e"', b"{}", modified="Tue, 02 Dec 2025 10:00:00 GMT")
+def test_the_layout_is_the_mark_five_header_lines_then_the_body() -> None:
+    entry = Entry(404, "", b'{"detail": "x"}', "", "", cursor="2a.0badcafe")
+    item = Entry(200, '"e"', b"{}", modified="Tue, 02 Dec 2025 10:00:00 GMT", cursor="1.abc")
 
-    assert entry.encode() == b'+404\n\n\n\n{"detail": "x"}'
-    assert item.encode() == b'+200\n"e"\n\nTue, 02 Dec 2025 10:00:00 GMT\n{}'
+    assert entry.encode() == b'*404\n\n\n\n2a.0badcafe\n{"detail": "x"}'
+    assert item.encode() == b'*200\n"e"\n\nTue, 02 Dec 2025 10:00:00 GMT\n1.abc\n{}'
 
 
 def test_only_a_200_gets_an_etag() -> None:

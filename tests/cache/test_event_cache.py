@@ -14,6 +14,7 @@ from eventapi.cache.guard import GuardedCache
 from eventapi.cache.memory import MemoryCache
 from eventapi.cache.redis import RedisCache, connect
 from eventapi.events.schemas import EventQuery
+from eventapi.follow import cursor
 from tests.support.redis_server import RedisServer
 
 ID = "68ed254e36d0233aa05afbe9"
@@ -46,7 +47,7 @@ async def test_an_event_is_loaded_once_and_then_served_as_the_same_entry() -> No
     second = await cache.event(ID, store)
     assert (first.outcome, second.outcome) == ("MISS", "HIT")
     assert store.loads == 1
-    assert first.entry == Entry(200, strong_etag(BODY), BODY)
+    assert first.entry == Entry(200, strong_etag(BODY), BODY, cursor=cursor.encode(0))
     # The in-process cache keeps the entry itself: a hit decodes nothing.
     assert second.entry is first.entry
     assert memory.size_bytes == first.entry.cost() + 256
@@ -82,7 +83,7 @@ async def test_a_write_leaves_its_value_and_a_failed_or_empty_one_leaves_nothing
         return Committed(1, NEW)
 
     written = await cache.write(ID, commit)
-    assert written == Entry.build(200, NEW)
+    assert written == Entry.build(200, NEW, cursor=cursor.encode(0))
     served = await cache.event(ID, Store(BODY))
     assert (served.outcome, served.entry) == ("HIT", written)  # the warm fill
 

@@ -5,9 +5,11 @@ leases, on top of ReadThrough (single-flight and leases, readthrough.py) over th
 cache (guard.py), or over none (EVENTAPI_CACHE_URL=none: every read goes to the store).
 
 Every read returns an Entry: the exact response bytes with their ETag, identical on HIT and
-MISS. A write is acknowledged only after ``write`` or ``forget`` has returned: by then the
-cache holds the written value or nothing for the event, and no list page from before it
-(base.py: the lease protocol and Warm writes; guard.py: what happens when the cache fails).
+MISS, and the change cursor it is consistent with: the change log's head as this process
+knew it before the store was read (``head``, follow/watch.py), kept with the entry. A write
+is acknowledged only after ``write`` or ``forget`` has returned: by then the cache holds
+the written value or nothing for the event, and no list page from before it (base.py: the
+lease protocol and Warm writes; guard.py: what happens when the cache fails).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from eventapi.cache.entry import Entry
 from eventapi.cache.guard import GuardedCache
 from eventapi.cache.readthrough import Outcome, ReadThrough, jittered_ms
 from eventapi.events.schemas import EventQuery
+from eventapi.follow import cursor
 from eventapi.settings import Settings
 
 
@@ -80,17 +83,27 @@ class EventCache:
         lease_seconds: float,
         wait_seconds: float,
         ttls: Ttls = Ttls(),
+        head: Callable[[], int] = lambda: 0,
     ) -> None:
         self.reads = ReadThrough(cache, lease_seconds, wait_seconds)
         self._ttls = ttls
+        self._head = head
+
+    def _cursor(self) -> str:
+        return cursor.encode(self._head())
 
     @classmethod
-    def configured(cls, cache: GuardedCache[Entry] | None, settings: Settings) -> EventCache:
+    def configured(
+        cls,
+        cache: GuardedCache[Entry] | None,
+        settings: Settings,
+        head: Callable[[], int] = lambda: 0,
+    ) -> EventCache:
         # A lease lasts as long as the slowest store read may; an orphaned one (its holder
         # crashed, or Redis ran it after the caller gave up) only costs other readers
         # cache_lease_wait before they read the store themselves.
         ttls = Ttls(settings.cache_ttl, settings.cache_missing_ttl, settings.cache_list_ttl)
-        return cls(cache, settings.store_timeout, settings.cache_lease_wait, ttls)
+        return cls(cache, settings.store_timeout, settings.cache_lease_wait, ttls, head)
 
     async def event(
         self, event_id: str, load: Callable[[], Awaitable[Item | bytes | None]]
@@ -110,20 +123,24 @@ class EventCache:
         self, key: CacheKey, load: Callable[[], Awaitable[Item | bytes | None]]
     ) -> Served:
         async def entry() -> tuple[Entry, float]:
+            at = self._cursor()
             found = await load()
             if found is None:
-                return Entry.build(404, b""), self._ttls.missing
+                return Entry.build(404, b"", cursor=at), self._ttls.missing
             if isinstance(found, bytes):
                 found = Item(found)
-            return Entry.build(200, found.body, modified=found.modified), self._ttls.item
+            return Entry.build(200, found.body, modified=found.modified, cursor=at), self._ttls.item
 
         read = await self.reads.read(key, entry)
         return Served(read.value, read.outcome)
 
     async def page(self, query: EventQuery, load: Callable[[], Awaitable[Page]]) -> Served:
         async def entry() -> tuple[Entry, float]:
+            at = self._cursor()
             page = await load()
-            return Entry.build(200, page.body, str(page.total), page.link), self._ttls.page
+            return Entry.build(
+                200, page.body, str(page.total), page.link, cursor=at
+            ), self._ttls.page
 
         read = await self.reads.read(list_key(query_digest(query)), entry)
         return Served(read.value, read.outcome)
@@ -141,6 +158,7 @@ class EventCache:
         # commit could outlive a later writer's and let this older value be filled over
         # its newer one (tests/cache/model: the race of lease_before_commit=False).
         lease = await self.reads.lease_for_write(key)
+        at = self._cursor()
         try:
             committed = await commit()
         except BaseException:
@@ -151,7 +169,7 @@ class EventCache:
         if committed is None:
             await self.forget(event_id)  # nothing was written: frees the lease
             return None
-        entry = Entry.build(200, committed.body, modified=committed.modified)
+        entry = Entry.build(200, committed.body, modified=committed.modified, cursor=at)
         if lease is None:
             await self.forget(event_id, committed.seq)
         else:

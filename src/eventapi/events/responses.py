@@ -14,6 +14,7 @@ from eventapi.cache.events import Served
 from eventapi.errors import EventNotFound
 from eventapi.events.schemas import EventQuery
 from eventapi.events.service import EventService, Written
+from eventapi.follow import cursor
 from eventapi.http.caller import Callers
 from eventapi.http.problems import problem_parts
 
@@ -73,7 +74,8 @@ async def item_parts(service: EventService, event_id: str, scope: Scope, path: s
         # Cached or not, "not found" is rendered without raising on this hot path; like
         # every read, it says where it came from.
         status, headers, body = problem_parts(EventNotFound(event_id), path)
-        return status, {**headers, "X-Cache": served.outcome}, body
+        cached = {"X-Cache": served.outcome, "X-Changes-Cursor": served.entry.cursor}
+        return status, {**headers, **cached}, body
     inm = if_none_match_of(scope)
     return served_parts(served, inm, None if inm else if_modified_since_of(scope))
 
@@ -91,7 +93,7 @@ def _occurrence(occurrence_id: str) -> tuple[str, datetime | None]:
 
 
 async def _not_found() -> Served:
-    return Served(Entry.build(404, b""), "MISS")
+    return Served(Entry.build(404, b"", cursor=cursor.encode(0)), "MISS")
 
 
 async def list_parts(
@@ -114,7 +116,12 @@ def served_parts(
     """(status, headers, body) for a read; 304 without a body when the ETag matches, or
     (with no If-None-Match) the event is unmodified since If-Modified-Since."""
     entry = served.entry
-    headers = {"ETag": entry.etag, "X-Cache": served.outcome, "Cache-Control": "no-cache"}
+    headers = {
+        "ETag": entry.etag,
+        "X-Cache": served.outcome,
+        "Cache-Control": "no-cache",
+        "X-Changes-Cursor": entry.cursor,
+    }
     if entry.total:
         headers["X-Total-Count"] = entry.total
         headers["Link"] = entry.link

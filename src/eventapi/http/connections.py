@@ -31,13 +31,17 @@ edge (README, Deploy).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
 import resource
+import socket
+import struct
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from eventapi.draining import ABORT, Draining
 from eventapi.http.coalesce import CoalescingTransport
 from eventapi.settings import Settings
 
@@ -191,6 +195,10 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._reading_head = False
         self._disarm_header_deadline()
+        # A long response (a change stream) may drop a reader that stopped reading, its
+        # buffered bytes and all (follow/stream.py).
+        extensions: dict[str, object] = self.scope.setdefault("extensions", {})  # type: ignore[assignment]
+        extensions[ABORT] = self._reset
         super().on_headers_complete()
         self._body_deadline = self.loop.call_later(body_timeout(), self._body_timed_out)
 
@@ -198,6 +206,21 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         self._disarm_body_deadline()
         self._reading_head, self._head_bytes = True, 0
         super().on_message_complete()
+
+    def _reset(self) -> None:
+        """Drop the connection now, with what it has not sent (a reset: SO_LINGER 0), so the
+        kernel does not keep sending a dropped reader's backlog either."""
+        sock = self.transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
+
+    def shutdown(self) -> None:
+        # The graceful shutdown begins (uvicorn asks each connection): change streams end
+        # now, or the shutdown would wait for them until its time-out.
+        Draining.begin()
+        super().shutdown()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_header_deadline()
