@@ -134,6 +134,27 @@ class EventCache:
         read = await self.reads.read(key, entry)
         return Served(read.value, read.outcome)
 
+    async def calendar(
+        self, name: str, load: Callable[[], Awaitable[Page | Item | None]]
+    ) -> Served:
+        """An .ics answer (named ``name`` by the caller), kept with the list pages: any write
+        retires it (a calendar of one event carries its SEQUENCE too, and a page of them
+        depends on every event)."""
+
+        async def entry() -> tuple[Entry, float]:
+            at = self._cursor()
+            found = await load()
+            if found is None:
+                return Entry.build(404, b"", cursor=at), self._ttls.missing
+            if isinstance(found, Item):
+                built = Entry.build(200, found.body, modified=found.modified, cursor=at)
+                return built, self._ttls.page
+            built = Entry.build(200, found.body, str(found.total), found.link, cursor=at)
+            return built, self._ttls.page
+
+        read = await self.reads.read(list_key(f"ics:{name}"), entry)
+        return Served(read.value, read.outcome)
+
     async def page(self, query: EventQuery, load: Callable[[], Awaitable[Page]]) -> Served:
         async def entry() -> tuple[Entry, float]:
             at = self._cursor()

@@ -16,26 +16,29 @@ from eventapi.events.schemas import EventPage, EventQuery
 # Where the events live. Links are built from this, not from a request, so a cached page is
 # the same for every process and every client.
 EVENTS_PATH = "/api/events"
+# The same list as an iCalendar calendar (events/ical.py).
+CALENDAR_PATH = EVENTS_PATH + ".ics"
 
 
-def _href(query: EventQuery, **paging: int | str) -> str:
+def _href(query: EventQuery, path: str, **paging: int | str) -> str:
     params = query.model_dump(
         mode="json", exclude_defaults=True, exclude={"limit", "offset", "cursor"}
     )
     if query.expand:
         params["expand"] = "true"  # as a client writes it (urlencode would say True)
     params.update(limit=query.limit, **paging)
-    return f"<{EVENTS_PATH}?{urlencode(params, doseq=True)}>"
+    return f"<{path}?{urlencode(params, doseq=True)}>"
 
 
-def page_links(query: EventQuery, page: EventPage) -> str:
+def page_links(query: EventQuery, page: EventPage, path: str = EVENTS_PATH) -> str:
+    """The Link header of ``page`` of the list at ``path`` (the events, or their calendar)."""
     limit, offset, total = query.limit, query.offset, page.total
     last = max(0, (total - 1) // limit * limit) if total else 0
-    links = [(_href(query, offset=0), "first")]
+    links = [(_href(query, path, offset=0), "first")]
     if query.cursor is None and offset > 0:
-        links.append((_href(query, offset=max(0, min(offset - limit, last))), "prev"))
+        links.append((_href(query, path, offset=max(0, min(offset - limit, last))), "prev"))
     more = page.more if page.more is not None else offset + limit < total
     if more and page.last is not None:
-        links.append((_href(query, cursor=cursors.encode(query, page.last)), "next"))
-    links.append((_href(query, offset=last), "last"))
+        links.append((_href(query, path, cursor=cursors.encode(query, page.last)), "next"))
+    links.append((_href(query, path, offset=last), "last"))
     return ", ".join(f'{href}; rel="{rel}"' for href, rel in links)

@@ -110,6 +110,22 @@ async def list_parts(
     return served_parts(served, if_none_match)
 
 
+CALENDAR = "text/calendar; charset=utf-8"
+
+
+def calendar_parts(served: Served, scope: Scope, path: str, event_id: str = "") -> Parts:
+    """An .ics answer: as a JSON read's (ETag, 304, X-Cache, X-Changes-Cursor), as
+    text/calendar; 404 as a problem when the event does not exist."""
+    if served.entry.status == 404:
+        status, headers, body = problem_parts(EventNotFound(event_id), path)
+        cached = {"X-Cache": served.outcome, "X-Changes-Cursor": served.entry.cursor}
+        return status, {**headers, **cached}, body
+    status, headers, body = served_parts(served, if_none_match_of(scope))
+    if status == 200:
+        headers["Content-Type"] = CALENDAR
+    return status, headers, body
+
+
 def served_parts(
     served: Served, if_none_match: str | None, if_modified_since: str | None = None
 ) -> Parts:

@@ -18,6 +18,7 @@ from eventapi.events.preconditions import IfMatch, IfUnmodifiedSince
 from eventapi.events.responses import (
     JSON,
     Parts,
+    calendar_parts,
     if_none_match_of,
     item_parts,
     list_parts,
@@ -26,6 +27,7 @@ from eventapi.events.responses import (
 from eventapi.events.schemas import (
     EVENT_ID,
     OCCURRENCE_ID,
+    CalendarQuery,
     DeleteResult,
     EventCreate,
     EventQuery,
@@ -34,6 +36,7 @@ from eventapi.events.schemas import (
     OccurrenceRead,
 )
 from eventapi.events.service import IdempotencyKey
+from eventapi.follow import cursor
 from eventapi.http.json_body import JsonBodyRoute
 from eventapi.http.problems import Problem, problem_response
 from eventapi.runtime import runtime_of
@@ -89,6 +92,12 @@ _SERVED = {
         "BYPASS: from the database, the cache being off or unreachable",
         "required": True,
         "schema": {"type": "string", "enum": ["HIT", "MISS", "BYPASS"]},
+    },
+    "X-Changes-Cursor": {
+        "description": "The change cursor this answer is consistent with: GET /api/changes "
+        "from it gives every change the answer does not show (some it does, too)",
+        "required": True,
+        "schema": {"type": "string", "pattern": cursor.PATTERN, "examples": [cursor.EXAMPLE]},
     },
 }
 # What a GET of one event also answers.
@@ -303,6 +312,66 @@ async def list_events(
     runtime.known_queries.learn(scope["query_string"], query)
     parts = list_parts(runtime.service, runtime.callers, query, if_none_match_of(scope), scope)
     return _response(await parts)
+
+
+_CALENDAR_EXAMPLE = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//eventapi//eventapi//EN\r\n"
+    "CALSCALE:GREGORIAN\r\nBEGIN:VEVENT\r\nUID:68ed254e36d0233aa05afbe9@eventapi\r\n"
+    "DTSTAMP:20251013T160502Z\r\nSEQUENCE:42\r\nSUMMARY:New Conference\r\n"
+    "DTSTART:20251201T100000\r\nSTATUS:CONFIRMED\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+_CALENDAR_CONTENT = {"text/calendar": {"schema": {"type": "string"}, "example": _CALENDAR_EXAMPLE}}
+
+
+@router.get(
+    ".ics",
+    operation_id="listEventsCalendar",
+    summary="The events as an iCalendar feed (.ics)",
+    description=(
+        "The list's filters and sort as an RFC 5545 calendar, up to 500 events a page (more "
+        "pages in the Link header): a calendar app subscribes to this URL. Each event is one "
+        "VEVENT with a stable UID, SEQUENCE rising with every change, DTSTART/DTEND in its "
+        "time zone (with a VTIMEZONE for each zone used), RRULE and EXDATE for a recurring "
+        "event, STATUS:CANCELLED for a cancelled one. Cached like every read (ETag, 304)."
+    ),
+    response_class=Response,
+    responses={
+        **_problems(400, 429, 503),
+        **NOT_MODIFIED,
+        200: {"content": _CALENDAR_CONTENT, "headers": {**_SERVED, **_PAGED}},
+    },
+)
+async def list_calendar(
+    runtime: RuntimeDep,
+    query: Annotated[CalendarQuery, Query()],
+    request: Request,
+    if_none_match: IfNoneMatch = None,
+) -> Response:
+    del if_none_match  # documented above; read with every line of it (calendar_parts)
+    scope = request.scope
+    served = await runtime.service.calendar(query, lambda: runtime.callers.of(scope).client)
+    return _response(calendar_parts(served, scope, request.url.path))
+
+
+@router.get(
+    "/{event_id}.ics",
+    operation_id="getEventCalendar",
+    summary="One event as an iCalendar file (.ics)",
+    description="The event as a calendar of one VEVENT (see listEventsCalendar).",
+    response_class=Response,
+    responses={
+        **_problems(404),
+        **NOT_MODIFIED,
+        200: {"content": _CALENDAR_CONTENT, "headers": {**_SERVED, **_MODIFIED}},
+    },
+)
+async def get_event_calendar(
+    event_id: EventId, service: ServiceDep, request: Request, if_none_match: IfNoneMatch = None
+) -> Response:
+    del if_none_match  # documented above; read with every line of it (calendar_parts)
+    event_id = event_id.lower()
+    served = await service.calendar_of(event_id)
+    return _response(calendar_parts(served, request.scope, request.url.path, event_id))
 
 
 @router.get(

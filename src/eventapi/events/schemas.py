@@ -432,6 +432,20 @@ class EventQuery(BaseModel):
         return self.date_from is not None or self.date_to is not None
 
 
+# The most events one calendar (.ics) page holds: a calendar app subscribing reads one URL.
+CALENDAR_LIMIT = 500
+
+
+class CalendarQuery(EventQuery):
+    """GET /api/events.ics: the list's filters, sort and paging, in bigger pages, and no
+    expand (a recurring event is one VEVENT, with its RRULE and EXDATEs)."""
+
+    limit: int = Field(CALENDAR_LIMIT, ge=1, le=CALENDAR_LIMIT)
+    expand: Literal[False] = Field(
+        False, description="Not here: a recurring event is one VEVENT with its RRULE"
+    )
+
+
 class EventPage(BaseModel):
     items: list[EventRead]
     total: int

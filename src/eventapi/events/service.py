@@ -33,19 +33,20 @@ from email.utils import format_datetime
 from pydantic import SerializeAsAny, TypeAdapter
 
 from eventapi.cache.entry import strong_etag
-from eventapi.cache.events import Committed, EventCache, Item, Page, Served
+from eventapi.cache.events import Committed, EventCache, Item, Page, Served, query_digest
 from eventapi.errors import (
     EventApiError,
     EventNotFound,
     IdempotencyKeyInFlight,
     PreconditionFailed,
 )
-from eventapi.events import cursors, timing
+from eventapi.events import cursors, ical, timing
 from eventapi.events.admission import ListAdmission
-from eventapi.events.links import page_links
+from eventapi.events.links import CALENDAR_PATH, page_links
 from eventapi.events.preconditions import IfMatch, IfUnmodifiedSince
 from eventapi.events.schemas import (
     FIELD_DEFAULTS,
+    CalendarQuery,
     EventCreate,
     EventPage,
     EventQuery,
@@ -167,6 +168,43 @@ class EventService:
 
         served = await self.cache.page(query, load)
         self._metrics.cache_request("list", served.outcome)
+        return served
+
+    async def calendar(self, query: CalendarQuery, client: Callable[[], str] = str) -> Served:
+        """GET /api/events.ics: a page of the list as an iCalendar calendar, each event with
+        its version as SEQUENCE. Admitted like every uncached list query."""
+        cursors.decode(query)
+
+        async def load() -> Page:
+            if self._admission is None:
+                page = await self._listed(query)
+            else:
+                with self._admission.admit(client()):
+                    page = await self._listed(query)
+            # Each event with its version, read together; one deleted since the page was
+            # read is left out (the next read of the calendar would not have it either).
+            found = await self._store.get_many([e.id for e in page.items])
+            events = [(found[e.id].event, found[e.id].version) for e in page.items if e.id in found]
+            body = ical.calendar(events, name="eventapi")
+            return Page(body, page.total, page_links(query, page, CALENDAR_PATH))
+
+        served = await self.cache.calendar(f"list:{query_digest(query)}", load)
+        self._metrics.cache_request("list", served.outcome)
+        return served
+
+    async def calendar_of(self, event_id: str) -> Served:
+        """GET /api/events/{id}.ics: one event as a calendar; a 404 entry without it."""
+
+        async def load() -> Item | None:
+            self._metrics.store_operation("get")
+            current = await self._store.get_versioned(event_id)
+            if current is None:
+                return None
+            body = ical.calendar([(current.event, current.version)], name=current.event.title)
+            return Item(body, last_modified(current.event))
+
+        served = await self.cache.calendar(f"event:{event_id}", load)
+        self._metrics.cache_request("item", served.outcome)
         return served
 
     def list_refusal(self, client: str) -> EventApiError | None:
