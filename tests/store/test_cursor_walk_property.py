@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -79,8 +80,9 @@ async def walk(
     raise AssertionError("the walk never ended")
 
 
+@pytest.mark.parametrize("sort", SORTS)
 @settings(
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     database=None,
     derandomize=True,
@@ -88,9 +90,9 @@ async def walk(
 )
 @given(
     data=st.lists(st.tuples(events(), st.none() | chosen_ids, STAMPS), max_size=10),
-    query=queries(),
-    sort=st.sampled_from(SORTS),
-    limit=st.integers(1, 4),
+    # Half the queries without a filter: the filters often leave few events to walk.
+    query=st.just(EventQuery()) | queries(),
+    limit=st.integers(1, 3),
     between=st.lists(steps, max_size=6),
 )
 async def test_a_cursor_walk_agrees_with_the_reference(
