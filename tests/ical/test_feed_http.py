@@ -101,7 +101,7 @@ async def test_refusals_are_problems(client: httpx.AsyncClient) -> None:
     assert_problem(too_many, 422)
 
 
-SERIES = [
+SERIES: list[dict[str, Any]] = [
     # Weekly in Chicago across the March and November changes, one week skipped.
     {
         "title": "Chicago weekly",
