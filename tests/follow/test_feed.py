@@ -6,6 +6,8 @@ client that stores a read's cursor and follows the feed from it misses no change
 from __future__ import annotations
 
 import asyncio
+import re
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -247,3 +249,13 @@ async def test_a_list_walk_then_the_feed_from_its_first_cursor_ends_equal_to_the
     apply(copy, changes)
 
     assert copy == await everything(client)
+
+
+def test_the_documented_cursors_are_ones_the_api_hands_out() -> None:
+    """The README's examples and the OpenAPI document's can be sent as they are."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    shown = re.findall(r"\b[0-9a-f]{1,16}\.[0-9a-f]{8}\b", readme)
+
+    assert len(shown) >= 4
+    for text in [*shown, cursor.EXAMPLE]:
+        cursor.decode(text)

@@ -16,7 +16,7 @@ _KEY = b"eventapi change cursor 1"
 _SHAPE = re.compile(r"([0-9a-f]{1,16})\.([0-9a-f]{8})")
 # What the OpenAPI document says a change cursor looks like.
 PATTERN = f"^{_SHAPE.pattern}$"
-EXAMPLE = "2a.4f9c8e1b"
+EXAMPLE = "2a.dcb6fb5f"
 
 
 def _tag(body: str) -> str:
