@@ -38,7 +38,7 @@ from eventapi.events.schemas import (
 from eventapi.events.service import IdempotencyKey
 from eventapi.follow import cursor
 from eventapi.http.json_body import JsonBodyRoute
-from eventapi.http.problems import Problem, problem_response
+from eventapi.http.problems import MethodNotAllowed, Problem, problem_response
 from eventapi.runtime import runtime_of
 
 EventId = Annotated[
@@ -372,6 +372,18 @@ async def get_event_calendar(
     event_id = event_id.lower()
     served = await service.calendar_of(event_id)
     return _response(calendar_parts(served, request.scope, request.url.path, event_id))
+
+
+@router.api_route(
+    "/{event_id}.ics",
+    methods=["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"],
+    include_in_schema=False,
+)
+async def write_event_calendar() -> None:
+    """An event's calendar is read only. Without this route the routes of /{event_id} would
+    take the path for their methods (an id holds no dot, but their pattern's segment can)
+    and answer, or list their methods in Allow, as if it named an event."""
+    raise MethodNotAllowed("GET, HEAD")
 
 
 @router.get(

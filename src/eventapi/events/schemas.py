@@ -432,6 +432,14 @@ class EventQuery(BaseModel):
         return self.date_from is not None or self.date_to is not None
 
 
+def _false_as_written(value: Any) -> Any:
+    """``expand=false`` as a query string writes it (Literal[False] alone takes only the
+    value False)."""
+    return (
+        False if isinstance(value, str) and value.lower() in ("false", "0", "off", "no") else value
+    )
+
+
 # The most events one calendar (.ics) page holds: a calendar app subscribing reads one URL.
 CALENDAR_LIMIT = 500
 
@@ -441,9 +449,11 @@ class CalendarQuery(EventQuery):
     expand (a recurring event is one VEVENT, with its RRULE and EXDATEs)."""
 
     limit: int = Field(CALENDAR_LIMIT, ge=1, le=CALENDAR_LIMIT)
-    expand: Literal[False] = Field(
-        False, description="Not here: a recurring event is one VEVENT with its RRULE"
-    )
+    expand: Annotated[
+        Literal[False],
+        Field(description="Not here: a recurring event is one VEVENT with its RRULE"),
+        BeforeValidator(_false_as_written),
+    ] = False
 
 
 class EventPage(BaseModel):

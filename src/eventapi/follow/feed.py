@@ -49,6 +49,25 @@ class ChangeRead(BaseModel):
 
 
 class ChangesPage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "changes": [
+                        {
+                            "cursor": cursor.EXAMPLE,
+                            "id": "68ed254e36d0233aa05afbe9",
+                            "kind": "deleted",
+                            "event": None,
+                        }
+                    ],
+                    "next": cursor.EXAMPLE,
+                    "more": False,
+                }
+            ]
+        }
+    )
+
     changes: list[ChangeRead]
     next: str = Field(description="The cursor to ask for the changes after these")
     more: bool = Field(description="true: more changes are ready now; ask again at once")

@@ -129,6 +129,14 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
+class MethodNotAllowed(StarletteHTTPException):
+    """A 405 raised by a route that states its own Allow (a path the other routes' patterns
+    also match, whose methods it must not list)."""
+
+    def __init__(self, allow: str) -> None:
+        super().__init__(405, headers={"Allow": allow})
+
+
 def http_error_handler(routers: Sequence[APIRouter]) -> Handler:
     """The handler of Starlette's HTTP errors. A 405 lists in Allow every method of every
     route of ``routers`` on its path (Starlette names only the first route's), and HEAD
@@ -137,7 +145,7 @@ def http_error_handler(routers: Sequence[APIRouter]) -> Handler:
         (route.path_regex, route.methods or set())
         for router in routers
         for route in router.routes
-        if isinstance(route, APIRoute)
+        if isinstance(route, APIRoute) and route.include_in_schema
     ]
 
     def allowed_methods(path: str) -> str:
@@ -150,7 +158,7 @@ def http_error_handler(routers: Sequence[APIRouter]) -> Handler:
         status = exc.status_code
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(status).phrase
         headers = dict(exc.headers or {})
-        if status == 405:
+        if status == 405 and not isinstance(exc, MethodNotAllowed):
             headers["Allow"] = allowed_methods(request.url.path)
         return problem_response(status, detail, instance=request.url.path, headers=headers)
 

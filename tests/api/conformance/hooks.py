@@ -14,7 +14,8 @@ from pydantic import ValidationError
 from eventapi.errors import InvalidCursor
 from eventapi.events import cursors
 from eventapi.events.router import IDEMPOTENCY_KEY
-from eventapi.events.schemas import EventCreate, EventQuery
+from eventapi.events.schemas import CalendarQuery, EventCreate, EventQuery
+from eventapi.follow import cursor
 
 _VALID_KEY = re.compile(IDEMPOTENCY_KEY)
 RANGE_ERROR = "date_from must not be after date_to"
@@ -25,6 +26,12 @@ CURSOR_ERROR = "cursor and offset cannot be combined"
 # what an RRULE may say within its shape (events/recurrence.py): the API answers 422
 # (tests/api/test_calendar.py, test_recurrence.py, test_recurrence_rules.py).
 _CREATES = {"POST /api/events", "PUT /api/events/{event_id}"}
+# The lists (as JSON, and as an iCalendar feed) and their queries; the change feed.
+_LISTS: dict[str, type[EventQuery]] = {
+    "GET /api/events": EventQuery,
+    "GET /api/events.ics": CalendarQuery,
+}
+CHANGES = "GET /api/changes"
 
 
 @schemathesis.hook
@@ -35,10 +42,13 @@ def filter_query(context: schemathesis.HookContext, query: dict[str, Any] | None
     test_recurrence.py, test_cursor_paging.py). Nor a schema-valid cursor the API did not
     give for the query's filters and sort: a cursor is opaque, only the API's own decode
     (400 otherwise: test_cursor_paging.py), which no document can describe."""
-    if context.operation is None or context.operation.label != "GET /api/events" or not query:
+    label = context.operation.label if context.operation is not None else ""
+    if label == CHANGES and query:
+        return _handed_out(query.get("after"))
+    if label not in _LISTS or not query:
         return True
     try:
-        cursors.decode(EventQuery.model_validate(query))
+        cursors.decode(_LISTS[label].model_validate(query))
     except ValidationError as exc:
         rules = (RANGE_ERROR, WINDOW_ERROR, DEPTH_ERROR, CURSOR_ERROR)
         return all(rule not in error["msg"] for error in exc.errors() for rule in rules)
@@ -84,6 +94,18 @@ def before_call(context: schemathesis.HookContext, case: Any, kwargs: dict[str, 
     _agree(context, case)
 
 
+def _handed_out(after: object) -> bool:
+    """Whether a feed's ``after`` is a change cursor the API hands out (or none): opaque,
+    like a list's cursor (400 otherwise: tests/follow/test_feed.py)."""
+    if not isinstance(after, str):
+        return True
+    try:
+        cursor.decode(after)
+    except InvalidCursor:
+        return False
+    return True
+
+
 def _agree(context: schemathesis.HookContext, case: Any) -> None:
     """The coverage phase does not run the filters above: its schema-valid cases that break
     a rule beyond the schema are brought within it here instead (the calendar fields that
@@ -91,10 +113,12 @@ def _agree(context: schemathesis.HookContext, case: Any) -> None:
     go out as generated."""
     label = context.operation.label if context.operation is not None else ""
     query = case.query
-    if label == "GET /api/events" and isinstance(query, dict) and not filter_query(context, query):
+    if label in _LISTS and isinstance(query, dict) and not filter_query(context, query):
         query.pop("cursor", None)
         if not filter_query(context, query):
             query.pop("expand", None)
+    if label == CHANGES and isinstance(query, dict) and not filter_query(context, query):
+        query.pop("after", None)
     body = case.body
     if label in _CREATES and isinstance(body, dict) and not filter_body(context, body):
         for name in ("recurrence", "exdates", "end", "timezone"):
