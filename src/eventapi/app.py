@@ -99,7 +99,10 @@ def create_app(
             opened_store = await stack.enter_async_context(store(settings))
             opened_cache = await stack.enter_async_context(cache(settings, metrics))
             log.info("event store: %s", described_store(settings))
-            watch = ChangeWatch(opened_store, settings.changes_poll_interval)
+            streams = StreamSlots(settings.streams_per_process, settings.streams_per_client)
+            watch = ChangeWatch(
+                opened_store, settings.changes_poll_interval, lambda: streams.open > 0
+            )
             await watch.start()
             stack.push_async_callback(watch.close)
             stack.callback(Draining.listen(watch.drain))
@@ -133,7 +136,7 @@ def create_app(
                 known_queries=KnownQueries(),
                 request_log=request_log,
                 watch=watch,
-                streams=StreamSlots(settings.streams_per_process, settings.streams_per_client),
+                streams=streams,
             )
             if freeze_gc:
                 # Everything built so far lives as long as the process: move it out of the

@@ -91,7 +91,7 @@ def kind_now(recorded: Kind | None, event: Versioned | None) -> Kind:
     return "deleted" if event is None else "updated"
 
 
-def render(change: Change, event: Versioned | None) -> bytes:
+def rendered(change: Change, event: Versioned | None) -> bytes:
     assert change.event_id is not None  # follow() refuses the records that name none
     read = ChangeRead(
         cursor=cursor.encode(change.seq),
@@ -102,17 +102,20 @@ def render(change: Change, event: Versioned | None) -> bytes:
     return read.model_dump_json().encode()
 
 
-async def follow(store: EventStore, after: int, limit: int) -> Followed:
+async def follow(store: EventStore, after: int, limit: int, *, render: bool = True) -> Followed:
     """Up to ``limit`` changes after the seq ``after``. ChangesGone when the log no longer
-    holds the changes right after it (pruned), or holds one that names no event."""
+    holds the changes right after it (pruned), or holds one that names no event.
+    ``render=False``: only where they lead (``next``, ``more``), without their events."""
     batch = await store.changes_since(after, limit)
     if batch.gap:
         raise ChangesGone()
     settled = [c for c in batch.changes if c.seq <= batch.head]
     if any(c.event_id is None for c in settled):
         raise ChangesGone("a bulk write of an earlier release changed events it did not name")
-    events = await store.get_many(sorted({c.event_id for c in settled if c.event_id}))
-    items = [(c.seq, render(c, events.get(c.event_id or ""))) for c in settled]
+    items: list[tuple[int, bytes]] = []
+    if render:
+        events = await store.get_many(sorted({c.event_id for c in settled if c.event_id}))
+        items = [(c.seq, rendered(c, events.get(c.event_id or ""))) for c in settled]
     full = len(batch.changes) == limit
     if settled and (full or len(settled) < len(batch.changes)):
         reached = settled[-1].seq  # more records after it: the next page starts there

@@ -6,9 +6,10 @@ and keeps
   (X-Changes-Cursor): whatever the read did not reflect was committed after that head was
   read, so it has a higher seq, and a client following the feed from the cursor gets it.
   The head may lag the log by a poll: that only repeats changes, never skips one.
-- the recent changes, each rendered once (feed.render), for every open stream: a bounded
-  window (RECENT changes and RECENT_BYTES bytes). A stream further behind than the window
-  reads the store itself (stream.py), so no stream holds changes of its own.
+- the recent changes, each rendered once (feed.rendered), for every open stream: a bounded
+  window (RECENT changes and RECENT_BYTES bytes), kept only while some stream is open (no
+  reads of events for nobody). A stream further behind than the window reads the store
+  itself (stream.py), so no stream holds changes of its own.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import asyncio
 import bisect
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from eventapi.errors import EventApiError
 from eventapi.events.store import EventStore
@@ -33,9 +34,12 @@ RECENT_BYTES = 32 * 1024 * 1024
 
 
 class ChangeWatch:
-    def __init__(self, store: EventStore, interval: float) -> None:
+    def __init__(
+        self, store: EventStore, interval: float, wanted: Callable[[], bool] = lambda: True
+    ) -> None:
         self._store = store
         self._interval = interval
+        self._wanted = wanted  # whether any stream is open
         self.head = 0
         self._seqs: list[int] = []  # the window's seqs, rising
         self._bodies: list[bytes] = []
@@ -74,8 +78,9 @@ class ChangeWatch:
 
     async def poll(self) -> bool:
         """Read what the log has after ``head``; whether more is ready."""
+        wanted = self._wanted()
         try:
-            followed = await follow(self._store, self.head, BATCH)
+            followed = await follow(self._store, self.head, BATCH, render=wanted)
         except EventApiError as exc:
             if exc.status != 410:
                 raise
@@ -83,7 +88,9 @@ class ChangeWatch:
             # for longer than it keeps): start the window afresh at the log's head.
             self._forget(await self._store.head())
             return False
-        if followed.next > self.head:
+        if followed.next > self.head and not wanted:
+            self._forget(followed.next)
+        elif followed.next > self.head:
             for seq, body in followed.items:
                 self._seqs.append(seq)
                 self._bodies.append(body)
