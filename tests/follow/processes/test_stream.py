@@ -23,7 +23,7 @@ import pytest
 from tests.support.api import EVENTS, item
 from tests.support.poll import eventually
 from tests.support.redis_server import RedisServer
-from tests.support.server import Server, serve
+from tests.support.server import EVENTAPI, Server, run, serve
 from tests.support.settings import server_env
 from tests.support.sse import stream
 
@@ -235,3 +235,33 @@ async def test_a_stream_follows_the_read_rules(tmp_path: Path, redis_server: Red
     assert refused.status_code == 401
     assert event is not None
     assert event.json()["event"]["title"] == "private"
+
+
+async def test_what_import_and_seed_write_reaches_the_stream(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """The commands write to the database outside any server: every event they create or
+    delete is a change the streams and the feed give (one record per event)."""
+    env = server_env(tmp_path / "app.db", redis_server.url)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(
+        "".join(
+            f'{{"title": "imported {n}", "date": "2026-02-0{n + 1}T10:00:00"}}\n' for n in range(3)
+        )
+    )
+    with serve(tmp_path, "s", env) as a:
+        a.wait_ready()
+        async with client(a) as on_a, stream(on_a) as live:
+            imported = run([EVENTAPI, "import", str(rows)], env, tmp_path)
+            assert imported.returncode == 0, imported.stderr
+            created = await live.events(3)
+            cleared = run([EVENTAPI, "seed", "--clear"], env, tmp_path)
+            assert cleared.returncode == 0, cleared.stderr
+            deleted = await live.events(3)
+
+    assert sorted(e.json()["event"]["title"] for e in created) == [
+        f"imported {n}" for n in range(3)
+    ]
+    assert {e.json()["kind"] for e in created} == {"created"}
+    assert sorted(e.json()["id"] for e in deleted) == sorted(e.json()["id"] for e in created)
+    assert {(e.json()["kind"], e.json()["event"] is None) for e in deleted} == {("deleted", True)}
