@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -61,6 +62,16 @@ class Request:
 def origin(url: str) -> str:
     parts = urlsplit(url.removeprefix("blob:"))  # a blob: URL carries its page's origin
     return f"{parts.scheme}://{parts.netloc}"
+
+
+@contextmanager
+def started(shots: Sequence[Path]) -> Iterator[Chrome]:
+    """A browser (a test module's fixture), quit at the end."""
+    browser = Chrome(shots)
+    try:
+        yield browser
+    finally:
+        browser.quit()
 
 
 class Chrome:

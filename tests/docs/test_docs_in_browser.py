@@ -24,7 +24,7 @@ from tests.support.server import Server
 
 require_browser()  # skips (or under CI fails) before Selenium is imported
 
-from tests.docs.chrome import By, Chrome, Request, WebElement, origin  # noqa: E402
+from tests.docs.chrome import By, Chrome, Request, WebElement, origin, started  # noqa: E402
 
 pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
 
@@ -50,11 +50,8 @@ HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "tra
 
 @pytest.fixture(scope="module")
 def browser(screenshots: list[Path]) -> Iterator[Chrome]:
-    started = Chrome(screenshots)
-    try:
-        yield started
-    finally:
-        started.quit()
+    with started(screenshots) as browser:
+        yield browser
 
 
 @pytest.fixture

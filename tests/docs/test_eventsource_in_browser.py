@@ -17,7 +17,7 @@ from tests.support.server import Server
 
 require_browser()  # skips (or under CI fails) before Selenium is imported
 
-from tests.docs.chrome import Chrome  # noqa: E402
+from tests.docs.chrome import Chrome, started  # noqa: E402
 
 pytestmark = pytest.mark.system  # starts real processes (tests/conftest.py)
 
@@ -33,11 +33,8 @@ window.source = source;
 
 @pytest.fixture(scope="module")
 def browser(screenshots: list[Path]) -> Iterator[Chrome]:
-    started = Chrome(screenshots)
-    try:
-        yield started
-    finally:
-        started.quit()
+    with started(screenshots) as browser:
+        yield browser
 
 
 def test_a_browsers_eventsource_receives_a_change_made_elsewhere(

@@ -23,6 +23,7 @@ process gets IdempotencyKeyInFlight at once, on every backend, without asking th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 from collections.abc import Callable
@@ -158,11 +159,7 @@ class EventService:
         cursors.decode(query)  # InvalidCursor (400) before the cache and the admission
 
         async def load() -> Page:
-            if self._admission is None:
-                page = await self._listed(query)
-            else:
-                with self._admission.admit(client()):
-                    page = await self._listed(query)
+            page = await self._listed(query, client)
             body = _EVENT_LIST.dump_json(page.items)
             return Page(body, page.total, page_links(query, page))
 
@@ -176,11 +173,7 @@ class EventService:
         cursors.decode(query)
 
         async def load() -> Page:
-            if self._admission is None:
-                page = await self._listed(query)
-            else:
-                with self._admission.admit(client()):
-                    page = await self._listed(query)
+            page = await self._listed(query, client)
             # Each event with its version, read together; one deleted since the page was
             # read is left out (the next read of the calendar would not have it either).
             found = await self._store.get_many([e.id for e in page.items])
@@ -211,9 +204,14 @@ class EventService:
         """The refusal an uncached list query from ``client`` would meet now, if any."""
         return None if self._admission is None else self._admission.refusal(client)
 
-    async def _listed(self, query: EventQuery) -> EventPage:
-        self._metrics.store_operation("list")
-        return await self._store.list(query)
+    async def _listed(self, query: EventQuery, client: Callable[[], str]) -> EventPage:
+        """An uncached list query, within the admission (``client``'s share of it)."""
+        admitted = (
+            contextlib.nullcontext() if self._admission is None else self._admission.admit(client())
+        )
+        with admitted:
+            self._metrics.store_operation("list")
+            return await self._store.list(query)
 
     async def create(self, data: EventCreate, key: IdempotencyKey | None = None) -> Written:
         if key is None:
