@@ -14,13 +14,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 import eventapi.storage.mongo
-from eventapi.errors import StoreUnavailable
+from eventapi.errors import ChangesGone, StoreUnavailable
 from eventapi.events.schemas import ORIGINAL_FIELDS, EventCreate, EventQuery, EventRead
 from eventapi.events.service import fingerprint
 from eventapi.events.store import Claim, EventStore
+from eventapi.follow.feed import follow
 from eventapi.storage import mongo_schema, sqlite_schema
 from eventapi.storage.mongo import MongoEventStore
 from eventapi.storage.sqlite import SqliteEventStore
@@ -241,3 +243,26 @@ async def test_mongodb_stores_opening_an_old_database_at_once_upgrade_it_once() 
         organizers = [d async for d in database["events"].find({"organizer": {"$ne": None}})]
         assert organizers
         assert all(d["organizer_key"] == d["organizer"].casefold() for d in organizers)
+
+
+async def test_the_feed_tells_the_records_of_the_release_before(upgraded: EventStore) -> None:
+    """Its records say neither how nor when: a follower is told `updated`, or `deleted` once
+    the event is gone; through a record that named no event (its bulk writes), it must sync
+    again (410)."""
+    recorded = _recorded(upgraded)["changes"]
+    bulk = [c["seq"] for c in recorded if c["event_id"] is None]
+    after = max(bulk, default=0)
+
+    followed = await follow(upgraded, after, 1000)
+
+    expected = []
+    for change in recorded:
+        if change["seq"] > after:
+            now = await upgraded.get(change["event_id"])
+            expected.append((change["event_id"], "deleted" if now is None else "updated"))
+    given = [orjson.loads(body) for _, body in followed.items]
+    assert [(c["id"], c["kind"]) for c in given] == expected
+    assert len(expected) > 10
+    if bulk:
+        with pytest.raises(ChangesGone):
+            await follow(upgraded, 0, 1000)
