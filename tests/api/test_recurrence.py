@@ -265,3 +265,29 @@ async def test_an_expanded_page_is_at_most_10000_deep(client: httpx.AsyncClient)
 
     assert "narrow the window" in str(assert_problem(deep, 422)["errors"])
     assert (await expanded(client, offset=10_000, **WINDOW)).json() == []
+
+
+async def test_an_occurrence_moved_out_of_a_gap_onto_the_next_counts_once(
+    client: httpx.AsyncClient,
+) -> None:
+    """Lord Howe skips 02:00-02:30 on 4 October 2026: 02:15 moves on to 02:45, where the next
+    occurrence is. RFC 5545 ignores the duplicate; it was a 503 (the occurrence stored twice)."""
+    made = await create(
+        client,
+        "Quarter past and to",
+        date="2026-10-04T01:15:00",
+        timezone="Australia/Lord_Howe",
+        recurrence="FREQ=HOURLY;BYMINUTE=15,45;COUNT=6",
+    )
+    window = {"date_from": "2026-10-03T00:00:00Z", "date_to": "2026-10-05T00:00:00Z"}
+
+    listed = await client.get(EVENTS, params={**window, "expand": "true"})
+
+    starts = [o["date_utc"] for o in listed.json() if o["series_id"] == made["id"]]
+    assert starts == [
+        "2026-10-03T14:45:00.000Z",
+        "2026-10-03T15:15:00.000Z",
+        "2026-10-03T15:45:00.000Z",  # 02:15 moved out of the gap, and 02:45 itself
+        "2026-10-03T16:15:00.000Z",
+        "2026-10-03T16:45:00.000Z",
+    ]

@@ -54,10 +54,18 @@ def _icaljs_reading(case: Case) -> list[tuple[datetime, datetime | None]]:
     zone = case.event.timezone
     low, high = case.window
     found: list[tuple[datetime, datetime | None]] = []
-    walls = _rule_walls(case.event)
-    occurrences = timing.occurrences(case.event)
-    assert len(walls) == len(occurrences)
-    for wall, occurrence in zip(walls, occurrences, strict=True):
+    occurrences = iter(timing.occurrences(case.event))
+    pairs: list[tuple[datetime, timing.Occurrence]] = []
+    for wall in _rule_walls(case.event):
+        # Our expander counts a time moved out of a gap onto the next occurrence once: as
+        # that next one's wall time, which is no edge (ical.js reads the moved one earlier,
+        # and drops it as not after the one before).
+        if pairs and timing.position(wall, zone) == pairs[-1][1].start:
+            pairs[-1] = (wall, pairs[-1][1])
+            continue
+        pairs.append((wall, next(occurrences)))
+    assert next(occurrences, None) is None
+    for wall, occurrence in pairs:
         start: datetime = occurrence.start.replace(microsecond=0)
         stop: datetime | None = occurrence.stop.replace(microsecond=0)
         if zone is not None and _edge(wall, zone):

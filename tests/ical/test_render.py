@@ -232,10 +232,10 @@ def test_series_rrule_expands_to_our_occurrences(case: Case) -> None:
     assert until is None or until[1].endswith("Z") != floating
     ours = [o.start.replace(microsecond=0) for o in timing.occurrences(case.event)]
     got = _dateutil_occurrences(found)
-    if floating:
-        assert [g.replace(tzinfo=UTC) for g in got] == ours
-    else:
-        assert [g.astimezone(UTC) for g in got] == ours
+    instants = [g.replace(tzinfo=UTC) if floating else g.astimezone(UTC) for g in got]
+    # A wall time moved out of a gap onto the next occurrence is one occurrence (RFC 5545
+    # 3.8.5.3: duplicate instances are ignored), which dateutil leaves to its caller.
+    assert [t for n, t in enumerate(instants) if n == 0 or t != instants[n - 1]] == ours
 
 
 def test_rrule_bounds() -> None:

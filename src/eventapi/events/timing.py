@@ -145,10 +145,14 @@ def occurrences(event: Timed, *, limit: int = recurrence.MAX_OCCURRENCES) -> lis
 
     rule = recurrence.parse_rule(event.recurrence)
     skipped = {position(value, tz) for value in event.exdates or ()}
-    starts = (
-        to_utc(w) for w in recurrence.expand(rule, wall_start(event), to_utc=to_utc, limit=limit)
-    )
-    return [occurrence_at(event, start) for start in starts if start not in skipped]
+    found: list[Occurrence] = []
+    for wall in recurrence.expand(rule, wall_start(event), to_utc=to_utc, limit=limit):
+        start = to_utc(wall)
+        # A wall time in a gap moves on by the gap's length (RFC 5545 3.3.5) and may land on
+        # the next occurrence: "duplicate instances are ignored" (3.8.5.3).
+        if start not in skipped and (not found or start != found[-1].start):
+            found.append(occurrence_at(event, start))
+    return found
 
 
 def _in_form_of(like: datetime, moment: datetime, timezone: str | None) -> datetime:
