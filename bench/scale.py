@@ -6,7 +6,11 @@ everyone else, and what a flood of idle connections costs (issue 17).
    file (time, peak RSS and bytes written, from the child's rusage); then `eventapi serve`,
    cache off, answers each kind of request REPEATS times, one at a time on one kept-alive
    connection (after 2 unmeasured): an item GET, the first page, each filter, each sort,
-   `q=` (a common word, and a word no event holds) and a page half-way in.
+   `q=` (a common word, and a word no event holds), a page half-way in by offset, and the
+   page after the event half-way in by cursor (issue 20: the cursor is the one the API
+   hands out, read once, unmeasured, from the rel="next" link of `?limit=1&offset=N/2-1`;
+   the measured GETs are of that link with the default page size). The report gives the
+   cursor page's p50 against the first page's, at each size.
 2. **Attack**, on the largest database, `eventapi serve` with its defaults (in-process cache,
    admission limits): probes at fixed rates (uncached item GETs of ids never read, PATCHes,
    `/health`, a cached item GET), each from its own address, first alone, then while 8
@@ -40,6 +44,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -203,6 +208,13 @@ class Client:
             status = 0
         return status, (time.perf_counter() - started) * 1000
 
+    def head_of(self, method: str, path: str) -> tuple[int, dict[str, str]]:
+        """(status, headers with lowercase names) of one request, its body read."""
+        self._conn.request(method, path)
+        response = self._conn.getresponse()
+        response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}
+
     def close(self) -> None:
         self._conn.close()
 
@@ -214,7 +226,12 @@ def p(values: list[float], fraction: float) -> float:
 # --- 1. scale ---------------------------------------------------------------------------
 
 
-def requests(ids: list[str], count: int) -> dict[str, Callable[[int], str]]:
+DEEP_CURSOR = "cursor half way in"
+
+
+def requests(ids: list[str], count: int, deep: str) -> dict[str, Callable[[int], str]]:
+    """Each kind of request: its path for the n-th request. ``deep``: the page after the
+    event half-way in, by cursor (deep_cursor_path)."""
     return {
         "item GET": lambda n: f"/api/events/{ids[n * 7919 % len(ids)]}",
         "first page": lambda n: "/api/events",
@@ -228,7 +245,30 @@ def requests(ids: list[str], count: int) -> dict[str, Callable[[int], str]]:
         f"q={COMMON}": lambda n: f"/api/events?q={COMMON}",
         f"q={ABSENT} (no match)": lambda n: f"/api/events?q={ABSENT}",
         "offset = half the events": lambda n: f"/api/events?offset={count // 2}",
+        DEEP_CURSOR: lambda n: deep,
     }
+
+
+def next_link(link: str) -> str | None:
+    """The target of a Link header's rel="next" (None when it has none)."""
+    for part in link.split(","):
+        target, _, params = part.partition(";")
+        if 'rel="next"' in params:
+            return target.strip().strip("<>")
+    return None
+
+
+def deep_cursor_path(client: Client, count: int) -> str:
+    """The page after the event half-way in the default sort, by the cursor the API hands
+    out: the rel="next" link of ``?limit=1&offset=count/2-1`` (one unmeasured GET), with
+    the default page size (a cursor holds for any page size: events/cursors.py)."""
+    status, headers = client.head_of("GET", f"/api/events?limit=1&offset={count // 2 - 1}")
+    found = next_link(headers.get("link", ""))
+    if status != 200 or found is None:
+        raise RuntimeError(f"no rel=next link half way in ({status}: {headers.get('link')})")
+    path, _, query = found.partition("?")
+    params = [(k, v) for k, v in urllib.parse.parse_qsl(query) if k != "limit"]
+    return f"{path}?{urllib.parse.urlencode(params)}"
 
 
 def measure_uncached(
@@ -237,7 +277,7 @@ def measure_uncached(
     client = Client(port)
     found: dict[str, tuple[float, float]] = {}
     try:
-        for name, path in requests(ids, count).items():
+        for name, path in requests(ids, count, deep_cursor_path(client, count)).items():
             times = []
             for n in range(repeats + 2):
                 status, ms = client.send("GET", path(n))
@@ -557,6 +597,10 @@ def report(
         cells = [f"{ms(uncached[s][name][0])} / {ms(uncached[s][name][1])}" for s in sizes]
         ratio = uncached[sizes[-1]][name][0] / max(uncached[sizes[0]][name][0], 1e-9)
         lines.append(f"| {name} | {' | '.join(cells)} | {ratio:.1f}x |")
+    deep = [uncached[s][DEEP_CURSOR][0] / max(uncached[s]["first page"][0], 1e-9) for s in sizes]
+    lines.append(
+        f"| {DEEP_CURSOR} / first page (p50) | {' | '.join(f'{r:.2f}x' for r in deep)} | |"
+    )
     if attacked is not None:
         lines += ["", f"### Attack ({sizes[-1]:,} events; {ATTACKERS} attackers)", ""]
         lines += [

@@ -26,8 +26,11 @@ def test_quick_scale_bench_writes_every_section(tmp_path: Path) -> None:
 
     assert row(text, "| 200 |")[1].endswith(" s")
     assert row(text, "| 400 |")[1].endswith(" s")
-    for request in ("| item GET |", "| q=festival |", "| offset = half the events |"):
+    requests = ("| item GET |", "| q=festival |", "| offset = half the events |")
+    for request in (*requests, "| cursor half way in |"):
         assert re.fullmatch(r"[\d.,]+ / [\d.,]+", row(text, request)[1]), row(text, request)
+    deep = row(text, "| cursor half way in / first page (p50) |")
+    assert all(re.fullmatch(r"[\d.]+x", cell) for cell in deep[1:3]), deep
     for phase in ("before", "attack", "after"):
         health = row(text, f"| /health | 5/s | {phase} |")
         assert int(health[3]) > 0, health
