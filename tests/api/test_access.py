@@ -305,6 +305,8 @@ async def test_openapi_has_the_security_schemes(keyed: httpx.AsyncClient) -> Non
     assert secured(document) == {
         "GET /api/events": False,
         "POST /api/events": True,
+        "GET /api/events.ics": False,
+        "GET /api/events/{event_id}.ics": False,
         "GET /api/events/{event_id}": False,
         "PUT /api/events/{event_id}": True,
         "PATCH /api/events/{event_id}": True,
