@@ -143,7 +143,15 @@ class ChangeStream:
         with contextlib.suppress(Exception):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _pump(self, write: Write, after: int) -> None:
+    async def _pump(self, send: Write, after: int) -> None:
+        clock = asyncio.get_running_loop().time
+        last = clock()
+
+        async def write(data: bytes) -> None:
+            nonlocal last
+            await send(data)
+            last = clock()
+
         position = after
         await write(b"retry: %d\n\n" % RETRY_MS)
         while not self.watch.draining:
@@ -166,10 +174,9 @@ class ChangeStream:
                 await write(frame)
             if items:
                 continue
-            head = self.watch.head
-            await self.watch.moved(self.heartbeat)
-            if self.watch.head == head and not self.watch.draining:
-                await write(b": keep-alive\n\n")
+            await self.watch.moved(max(0.0, last + self.heartbeat - clock()))
+            if clock() - last >= self.heartbeat and not self.watch.draining:
+                await write(b": keep-alive\n\n")  # nothing written for a heartbeat
         await write(b"retry: %d\n: the server is restarting\n\n" % DRAIN_RETRY_MS)
 
 
