@@ -179,3 +179,18 @@ async def test_an_intent_whose_write_has_not_finished_holds_the_head_below_it(
     assert [c.seq for c in batch.changes] == [done.seq, died, pending, after.seq]
     assert batch.head == pending - 1
     assert await store.head() == pending - 1
+
+
+async def test_a_bulk_write_leaves_the_log_within_its_bound(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prune_often(monkeypatch, store, Retention(seconds=3600, records=5))
+    ids = [f"0123456789abcdef012345{n:02d}" for n in range(12)]
+    await store.insert_missing([stored(i, event("x")) for i in ids])
+    assert await store.delete_all() == 12
+
+    kept = await log(store, after=0)
+
+    assert kept.gap
+    assert len(kept.changes) <= 5
+    assert [c.kind for c in kept.changes][-1] == "deleted"

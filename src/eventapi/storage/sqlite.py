@@ -344,15 +344,16 @@ def _log(conn: sqlite3.Connection, event_id: str, kind: Kind, keep: Retention) -
     return seq
 
 
-def _log_each(conn: sqlite3.Connection, kind: Kind, select_ids: str) -> int:
-    """One record per event id that ``select_ids`` (a SELECT of ids, in order) finds; the
-    newest seq afterwards. For the bulk writes (import, seed, delete all): a follower learns
-    of each event they write."""
+def _log_each(conn: sqlite3.Connection, kind: Kind, select_ids: str, keep: Retention) -> None:
+    """One record per event id that ``select_ids`` (a SELECT of ids, in order) finds. For
+    the bulk writes (a new database's import, delete all): a follower learns of each event
+    they write. Then whatever ``keep`` lets go goes at once, however much: the bulk write
+    holds the lock for long anyway, and the log stays within its bound."""
     conn.execute(
         f"INSERT INTO changes (event_id, kind, at) SELECT id, ?, ? FROM ({select_ids})",
         (kind, time.time()),
     )
-    return _head(conn)
+    _prune(conn, _head(conn), keep, at_most=None)
 
 
 def _head(conn: sqlite3.Connection) -> int:
@@ -360,15 +361,19 @@ def _head(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row else 0
 
 
-def _prune(conn: sqlite3.Connection, head: int, keep: Retention) -> None:
-    """Drop the records ``keep`` lets go, the oldest first, _PRUNE_AT_MOST at a time. Times
+def _prune(
+    conn: sqlite3.Connection, head: int, keep: Retention, at_most: int | None = _PRUNE_AT_MOST
+) -> None:
+    """Drop the records ``keep`` lets go, the oldest first, ``at_most`` at a time. Times
     rise with seqs (one writer at a time), so the first young record is found by walking up
     from the oldest: past the records that go, and no further."""
     young = conn.execute(
         "SELECT seq FROM changes WHERE at >= ? ORDER BY seq LIMIT 1", (time.time() - keep.seconds,)
     ).fetchone()
     oldest = conn.execute("SELECT MIN(seq) FROM changes").fetchone()[0] or 0
-    upto = min(keep.prunable(head, young[0] if young else None), oldest + _PRUNE_AT_MOST)
+    upto = keep.prunable(head, young[0] if young else None)
+    if at_most is not None:
+        upto = min(upto, oldest + at_most)
     if upto >= oldest:
         conn.execute("DELETE FROM changes WHERE seq <= ?", (upto,))
 
@@ -636,7 +641,7 @@ class SqliteEventStore:
             _count_every_event(conn)
             for _, _, definition in aside:
                 conn.execute(definition)
-            _log_each(conn, "created", "SELECT id FROM events ORDER BY id")
+            _log_each(conn, "created", "SELECT id FROM events ORDER BY id", self._keep)
             return added
 
         # Readers see the empty table (and its indexes) until the commit; writers wait.
@@ -645,7 +650,7 @@ class SqliteEventStore:
     async def delete_all(self) -> int:
         def delete_all(conn: sqlite3.Connection) -> int:
             gone = int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
-            _log_each(conn, "deleted", "SELECT id FROM events ORDER BY id")
+            _log_each(conn, "deleted", "SELECT id FROM events ORDER BY id", self._keep)
             # The index first, at once: the delete trigger then finds nothing to remove.
             conn.execute("DELETE FROM events_search")
             conn.execute("DELETE FROM occurrences")
