@@ -27,10 +27,12 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# The programs the tests drive, as command:Debian-package: throwaway Redis processes, and
-# Debian's Chromium with its driver (tests/docs). Installed with apt when missing (as
-# root); otherwise named, and their tests skip (under CI the browser tests fail instead).
-SYSTEM_PACKAGES := redis-server:redis-server chromium:chromium chromedriver:chromium-driver
+# The programs the tests drive, as command:Debian-package: throwaway Redis processes,
+# Debian's Chromium with its driver (tests/docs), and Node.js with npm for ical.js
+# (tests/ical). Installed with apt when missing (as root); otherwise named, and their tests
+# skip (under CI the browser and ical.js tests fail instead).
+SYSTEM_PACKAGES := redis-server:redis-server chromium:chromium chromedriver:chromium-driver \
+	node:nodejs npm:npm
 
 # $(call apt_install,PAIRS,OR): apt-get install the Debian packages of the command:package
 # PAIRS whose command is missing (as root; otherwise say which). OR: what to run if apt fails.
