@@ -128,10 +128,11 @@ class ChangeStream:
             gone.cancel()
             with contextlib.suppress(asyncio.CancelledError, _Slow):
                 await pump
-        if not pump.cancelled() and isinstance(pump.exception(), _Slow):
+        if pump.cancelled():
+            return  # the client went away
+        if isinstance(pump.exception(), _Slow):
             log.info("change stream dropped: the reader took nothing for %.0f s", self.send_timeout)
-        if pump.cancelled() or pump.exception() is not None:
-            # Disconnected, or a slow reader: drop the connection, buffered bytes and all.
+            # Drop the connection, buffered bytes and all.
             abort = scope.get("extensions", {}).get(ABORT)
             if abort is not None:
                 abort()

@@ -212,7 +212,8 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         kernel does not keep sending a dropped reader's backlog either."""
         sock = self.transport.get_extra_info("socket")
         if sock is not None:
-            with contextlib.suppress(OSError):
+            # Closed meanwhile: uvloop's socket then has no descriptor (ValueError).
+            with contextlib.suppress(OSError, ValueError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         self.transport.abort()
 

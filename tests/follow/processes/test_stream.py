@@ -96,6 +96,8 @@ async def test_a_dropped_stream_resumes_from_last_event_id_with_no_gap(
 
     assert [e.json()["event"]["title"] for e in seen + rest] == titles
     assert [e.json()["event"]["title"] for e in again] == titles[1:]
+    # A client that goes away is no error of the server's.
+    assert "Traceback" not in a.output() + b.output()
 
 
 async def test_a_quiet_stream_gets_heartbeats_and_outlives_the_connection_time_outs(
