@@ -6,6 +6,8 @@ expand=true occurrences for the same window."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,9 +15,13 @@ import httpx
 import icalendar
 import pytest
 
+from eventapi.events import ical
+from eventapi.events.store import EventStore
+from eventapi.settings import Settings
 from tests.api.helpers import assert_problem, links
 from tests.ical.conftest import Expand
 from tests.support.api import EVENTS, create, item
+from tests.support.app import run_app
 
 CALENDAR = f"{EVENTS}.ics"
 
@@ -178,3 +184,32 @@ async def test_icaljs_expands_the_feed_to_the_apis_own_occurrences(
     for series, title in made.items():
         assert by_ical[series] == by_api[series], title
         assert len(by_api[series]) > 10, title
+
+
+@pytest.mark.parametrize("path", ["list", "event"])
+async def test_a_calendar_is_rendered_off_the_event_loop(
+    store: EventStore, settings: Settings, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """A page of long series takes seconds of CPU to render: the process's other requests
+    must be answered meanwhile. The rendering here waits until one has been; on the event
+    loop it would wait for ever (here: 10 s, then fail)."""
+    entered, released = threading.Event(), threading.Event()
+    render = ical.calendar
+
+    def held(*args: Any) -> bytes:
+        entered.set()
+        assert released.wait(10), "nothing was answered while the calendar was rendered"
+        return render(*args)
+
+    monkeypatch.setattr(ical, "calendar", held)
+    async with run_app(settings, store) as app:
+        made = await create(app.http, "e")
+        url = CALENDAR if path == "list" else item(made["id"]) + ".ics"
+        rendering = asyncio.create_task(app.http.get(url))
+        assert await asyncio.to_thread(entered.wait, 10)
+        meanwhile = await app.http.get(item(made["id"]))
+        released.set()
+        answered = await rendering
+
+    assert meanwhile.status_code == 200
+    assert answered.status_code == 200

@@ -23,6 +23,7 @@ process gets IdempotencyKeyInFlight at once, on every backend, without asking th
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import time
@@ -178,7 +179,10 @@ class EventService:
             # read is left out (the next read of the calendar would not have it either).
             found = await self._store.get_many([e.id for e in page.items])
             events = [(found[e.id].event, found[e.id].version) for e in page.items if e.id in found]
-            body = ical.calendar(events, name="eventapi")
+            # Up to a second or more of CPU for a page of long series (each expanded, for
+            # its UNTIL and its zones' span): on a thread, not on the event loop every
+            # other request of the process waits on. The admission bounds how many at once.
+            body = await asyncio.to_thread(ical.calendar, events, "eventapi")
             return Page(body, page.total, page_links(query, page, CALENDAR_PATH))
 
         served = await self.cache.calendar(f"list:{query_digest(query)}", load)
@@ -193,7 +197,8 @@ class EventService:
             current = await self._store.get_versioned(event_id)
             if current is None:
                 return None
-            body = ical.calendar([(current.event, current.version)], name=current.event.title)
+            one = [(current.event, current.version)]
+            body = await asyncio.to_thread(ical.calendar, one, current.event.title)
             return Item(body, last_modified(current.event))
 
         served = await self.cache.calendar(f"event:{event_id}", load)
