@@ -27,9 +27,16 @@ WRITES = 300  # per writer
 
 
 async def writer(
-    http: httpx.AsyncClient, ids: list[str], rng: random.Random, stop: asyncio.Event
+    http: httpx.AsyncClient,
+    ids: list[str],
+    rng: random.Random,
+    start: asyncio.Event,
+    stop: asyncio.Event,
 ) -> int:
-    done = 0
+    """Writes until stopped; how many writes the store took (a change of an event the
+    other writer deleted meanwhile is a 404 and writes nothing)."""
+    await start.wait()
+    done = written = 0
     while done < WRITES and not stop.is_set():
         action = rng.random()
         if action < 0.3 or not ids:
@@ -42,14 +49,15 @@ async def writer(
         elif action < 0.75:
             target = rng.choice(ids)
             day = rng.randint(10, 28)  # moves it in the date order too
-            await http.patch(
+            response = await http.patch(
                 item(target), json={"title": f"t{done}", "date": f"2026-05-{day}T10:00:00"}
             )
         else:
             target = ids.pop(rng.randrange(len(ids)))
-            await http.delete(item(target))
+            response = await http.delete(item(target))
         done += 1
-    return done
+        written += response.is_success
+    return written
 
 
 async def test_a_walk_and_the_feed_from_its_first_cursor_equal_the_database(
@@ -68,9 +76,11 @@ async def test_a_walk_and_the_feed_from_its_first_cursor_equal_the_database(
             for n in range(SEEDED):
                 body = {"title": f"seed {n}", "date": f"2026-0{n % 9 + 1}-01T10:00:00"}
                 ids.append((await on_a.post(EVENTS, json=body)).json()["id"])
-            stop = asyncio.Event()
+            # The writers start once the walk's first page (and so its cursor) is read: a
+            # write before it is in the walk's copy, not after its cursor.
+            start, stop = asyncio.Event(), asyncio.Event()
             writers = [
-                asyncio.create_task(writer(api, ids, random.Random(seed), stop))
+                asyncio.create_task(writer(api, ids, random.Random(seed), start, stop))
                 for seed, api in enumerate([on_a, on_b])
             ]
             copy: dict[str, dict[str, Any]] = {}
@@ -83,6 +93,7 @@ async def test_a_walk_and_the_feed_from_its_first_cursor_equal_the_database(
                 first_cursor = first_cursor or response.headers["x-changes-cursor"]
                 copy.update((e["id"], e) for e in response.json())
                 url = links(response).get("next")
+                start.set()
                 pages += 1
                 await asyncio.sleep(0.01)  # the writers go on between pages
             stop.set()
