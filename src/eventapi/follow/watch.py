@@ -46,6 +46,8 @@ class ChangeWatch:
         self._bytes = 0
         self._start = 0  # the window holds every change after this seq (up to ``head``)
         self._moved = asyncio.Event()
+        # One poll at a time: two at once would both append what follows the same head.
+        self._polling = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self.draining = False  # the server is shutting down: streams end (stream.py)
 
@@ -78,6 +80,10 @@ class ChangeWatch:
 
     async def poll(self) -> bool:
         """Read what the log has after ``head``; whether more is ready."""
+        async with self._polling:
+            return await self._poll()
+
+    async def _poll(self) -> bool:
         wanted = self._wanted()
         try:
             followed = await follow(self._store, self.head, BATCH, render=wanted)
