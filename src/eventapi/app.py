@@ -119,6 +119,9 @@ def create_app(
                 else:
                     limits.tokens.attach(link)
                     stack.push_async_callback(limits.tokens.close)
+            admission = ListAdmission(
+                settings.list_queries_per_process, settings.list_queries_per_client
+            )
             runtime = Runtime(
                 settings=settings,
                 metrics=metrics,
@@ -129,10 +132,9 @@ def create_app(
                     opened_store,
                     EventCache.configured(opened_cache, settings, lambda: watch.head),
                     metrics,
-                    ListAdmission(
-                        settings.list_queries_per_process, settings.list_queries_per_client
-                    ),
+                    admission,
                 ),
+                admission=admission,
                 known_queries=KnownQueries(),
                 request_log=request_log,
                 watch=watch,

@@ -12,6 +12,7 @@ from starlette.types import Scope
 
 from eventapi.cache.entry import Entry
 from eventapi.cache.guard import GuardedCache
+from eventapi.events.admission import ListAdmission
 from eventapi.events.known_queries import KnownQueries
 from eventapi.events.service import EventService
 from eventapi.events.store import EventStore
@@ -30,6 +31,7 @@ class Runtime:
     store: EventStore
     cache: GuardedCache[Entry] | None  # None: EVENTAPI_CACHE_URL=none
     service: EventService
+    admission: ListAdmission  # uncached list queries and change-feed pages at once
     callers: Callers  # who sent a request, against the configured keys (http/caller.py)
     known_queries: KnownQueries  # learned by the list route, read by the fast path
     request_log: RequestLog | None  # None: EVENTAPI_LOG_LEVEL above info

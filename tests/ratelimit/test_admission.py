@@ -137,3 +137,30 @@ async def test_when_full_a_query_string_never_seen_is_refused_before_it_is_parse
             assert (await task).status_code == 200
         # Room again: the same malformed query is parsed, and refused for what it is.
         assert (await c.get(EVENTS, params={"limit": "many"})).status_code == 422
+
+
+async def test_a_page_of_the_change_feed_takes_a_place_like_an_uncached_list_query(
+    store: EventStore, settings: Settings, fast_path: bool
+) -> None:
+    """GET /api/changes reads up to a thousand changes and their events from the store on
+    every call (it is never cached): without the admission, a client asking for pages as
+    fast as it can would have the process's store and CPU to itself."""
+    async with clients(settings, store, fast_path, 3) as (gated, (a, b, c)):
+        await create(a, "one")
+        gate = gated.arm("get_many")
+        paged = asyncio.create_task(a.get("/api/changes", params={"limit": 1000}))
+        await asyncio.wait_for(gate.read_done.wait(), 5.0)
+
+        refused = await a.get("/api/changes")
+        assert refused.status_code == 429, refused.text
+        assert refused.headers["retry-after"] == "1"
+        assert refused.headers["content-type"] == "application/problem+json"
+        listed_gate, listed = await paused_list(gated, b, "other")  # the process is full now
+        busy = await c.get("/api/changes")
+        assert busy.status_code == 503, busy.text
+
+        gate.open()
+        listed_gate.open()
+        assert (await paged).status_code == 200
+        assert (await listed).status_code == 200
+        assert (await a.get("/api/changes")).status_code == 200

@@ -12,6 +12,9 @@ it writes, the same way: ``gate.value`` is the Versioned it read.
 ``store.arm("create_once")`` pauses an idempotent create (Idempotency-Key) after the
 inner store has done it: ``gate.value`` is the Saved it returned.
 
+``store.arm("get_many")`` pauses a read of several events (a page of the change feed, or the
+watch's read for its streams) after it has read them.
+
 ``store.calls["get"]`` counts calls per method name (every method, reads and writes).
 """
 
@@ -26,8 +29,8 @@ from eventapi.changes import ChangeBatch
 from eventapi.events.schemas import EventCreate, EventPage, EventQuery, EventRead
 from eventapi.events.store import Backend, Claim, EventStore, Saved, Versioned
 
-Gateable = Literal["get", "list", "get_versioned", "create_once"]
-Held = EventRead | EventPage | Versioned | Saved | None
+Gateable = Literal["get", "list", "get_versioned", "create_once", "get_many"]
+Held = EventRead | EventPage | Versioned | Saved | Mapping[str, Versioned] | None
 
 
 class Gate:
@@ -130,7 +133,9 @@ class GatedStore:
     async def get_many(self, event_ids: Sequence[str]) -> dict[str, Versioned]:
         # The change feed's reads (the watch's in the background): counted with them.
         self.feed_calls += 1
-        return await self.inner.get_many(event_ids)
+        found = await self.inner.get_many(event_ids)
+        await self._hold("get_many", found)
+        return found
 
     async def changes_since(self, after: int, limit: int) -> ChangeBatch:
         # The relay's background reads are not requests: counted apart from ``calls``.

@@ -9,7 +9,8 @@ configured API key, else its address after trusted proxies: http/caller.py) at m
 ``per_client``; one more is refused at once, not
 queued: ``TooManyListQueries`` (429) for the client over its share, ``ListQueriesBusy``
 (503) when the process is full. Both carry ``Retry-After``. Cache hits never pass here,
-nor do item reads and writes.
+nor do item reads and writes. A page of the change feed (GET /api/changes: up to a thousand
+changes and their events, read from the store) counts as one such query.
 
 The admission is taken by the flight that loads the page (cache/readthrough.py), so
 requests for the same page that join that flight share its admission and its answer.

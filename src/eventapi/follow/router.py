@@ -68,14 +68,20 @@ router = APIRouter(prefix=CHANGES_PATH, tags=["changes"], responses=_problems(40
         "`more` is false; keep `next` to ask again later. A client that stores a list's "
         "X-Changes-Cursor and follows the changes from it misses none (it may see some twice)."
     ),
-    responses={410: _GONE, 200: {"headers": _CURSOR_HEADER}},
+    responses={410: _GONE, 200: {"headers": _CURSOR_HEADER}, **_problems(429)},
 )
 async def list_changes(
+    request: Request,
     runtime: RuntimeDep,
     after: After = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Changes per page")] = 100,
 ) -> Response:
-    followed = await follow(runtime.store, 0 if after is None else cursor.decode(after), limit)
+    position = 0 if after is None else cursor.decode(after)
+    # A page reads up to MAX_LIMIT changes and their events from the store: admitted like an
+    # uncached list query (events/admission.py), so a few clients asking for pages as fast as
+    # they can take their share, not the process.
+    with runtime.admission.admit(runtime.callers.of(request.scope).client):
+        followed = await follow(runtime.store, position, limit)
     headers = {"X-Changes-Cursor": cursor.encode(followed.next), "Cache-Control": "no-store"}
     return Response(page_body(followed), media_type="application/json", headers=headers)
 
