@@ -110,29 +110,14 @@ class EventCache:
     ) -> Served:
         """The event's entry: 200 with ``load``'s body, or 404 (cached too) when it gives
         None."""
-        return await self._item(item_key(event_id), load)
+        return await self._read(item_key(event_id), load, self._ttls.item)
 
     async def occurrence(
         self, occurrence_id: str, load: Callable[[], Awaitable[Item | bytes | None]]
     ) -> Served:
         """One occurrence of a recurring event, kept with the list pages: any write retires
         it (a write names its series, not the occurrences it moves or removes)."""
-        return await self._item(list_key(occurrence_id), load)
-
-    async def _item(
-        self, key: CacheKey, load: Callable[[], Awaitable[Item | bytes | None]]
-    ) -> Served:
-        async def entry() -> tuple[Entry, float]:
-            at = self._cursor()
-            found = await load()
-            if found is None:
-                return Entry.build(404, b"", cursor=at), self._ttls.missing
-            if isinstance(found, bytes):
-                found = Item(found)
-            return Entry.build(200, found.body, modified=found.modified, cursor=at), self._ttls.item
-
-        read = await self.reads.read(key, entry)
-        return Served(read.value, read.outcome)
+        return await self._read(list_key(occurrence_id), load, self._ttls.item)
 
     async def calendar(
         self, name: str, load: Callable[[], Awaitable[Page | Item | None]]
@@ -140,30 +125,30 @@ class EventCache:
         """An .ics answer (named ``name`` by the caller), kept with the list pages: any write
         retires it (a calendar of one event carries its SEQUENCE too, and a page of them
         depends on every event)."""
+        return await self._read(list_key(f"ics:{name}"), load, self._ttls.page)
+
+    async def page(self, query: EventQuery, load: Callable[[], Awaitable[Page]]) -> Served:
+        return await self._read(list_key(query_digest(query)), load, self._ttls.page)
+
+    async def _read(
+        self, key: CacheKey, load: Callable[[], Awaitable[Page | Item | bytes | None]], ttl: float
+    ) -> Served:
+        """The entry at ``key``, built from ``load`` on a miss and kept ``ttl`` seconds (a
+        404, when ``load`` finds nothing, the missing TTL). Its change cursor is the head
+        read before ``load``: whatever the load missed has a higher seq (follow/watch.py)."""
 
         async def entry() -> tuple[Entry, float]:
             at = self._cursor()
             found = await load()
             if found is None:
                 return Entry.build(404, b"", cursor=at), self._ttls.missing
+            if isinstance(found, bytes):
+                found = Item(found)
             if isinstance(found, Item):
-                built = Entry.build(200, found.body, modified=found.modified, cursor=at)
-                return built, self._ttls.page
-            built = Entry.build(200, found.body, str(found.total), found.link, cursor=at)
-            return built, self._ttls.page
+                return Entry.build(200, found.body, modified=found.modified, cursor=at), ttl
+            return Entry.build(200, found.body, str(found.total), found.link, cursor=at), ttl
 
-        read = await self.reads.read(list_key(f"ics:{name}"), entry)
-        return Served(read.value, read.outcome)
-
-    async def page(self, query: EventQuery, load: Callable[[], Awaitable[Page]]) -> Served:
-        async def entry() -> tuple[Entry, float]:
-            at = self._cursor()
-            page = await load()
-            return Entry.build(
-                200, page.body, str(page.total), page.link, cursor=at
-            ), self._ttls.page
-
-        read = await self.reads.read(list_key(query_digest(query)), entry)
+        read = await self.reads.read(key, entry)
         return Served(read.value, read.outcome)
 
     async def write(
