@@ -4,6 +4,7 @@ here, in order."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -99,7 +100,11 @@ def create_app(
             opened_store = await stack.enter_async_context(store(settings))
             opened_cache = await stack.enter_async_context(cache(settings, metrics))
             log.info("event store: %s", described_store(settings))
-            streams = StreamSlots(settings.streams_per_process, settings.streams_per_client)
+            streams = StreamSlots(
+                settings.streams_per_process,
+                settings.streams_per_client,
+                asyncio.Semaphore(settings.list_queries_per_process),
+            )
             watch = ChangeWatch(
                 opened_store, settings.changes_poll_interval, lambda: streams.open > 0
             )

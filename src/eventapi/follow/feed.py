@@ -113,7 +113,7 @@ async def follow(store: EventStore, after: int, limit: int, *, render: bool = Tr
     if any(c.event_id is None for c in settled):
         raise ChangesGone("a bulk write of an earlier release changed events it did not name")
     items: list[tuple[int, bytes]] = []
-    if render:
+    if render and settled:
         events = await store.get_many(sorted({c.event_id for c in settled if c.event_id}))
         items = [(c.seq, rendered(c, events.get(c.event_id or ""))) for c in settled]
     full = len(batch.changes) == limit

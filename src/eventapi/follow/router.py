@@ -143,6 +143,10 @@ async def stream_changes(
     release = runtime.streams.take(runtime.callers.of(request.scope).client)
     settings = runtime.settings
     stream = ChangeStream(
-        watch, runtime.store, settings.stream_heartbeat, settings.stream_send_timeout
+        watch,
+        runtime.store,
+        runtime.streams.reads,
+        settings.stream_heartbeat,
+        settings.stream_send_timeout,
     )
     return _StreamResponse(stream, position, release)

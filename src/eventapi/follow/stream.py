@@ -6,10 +6,15 @@ no gap.
 Bounded: every open stream takes a slot (StreamSlots: per client and per process); the
 changes come from the process's one window of recent changes (watch.py), or, for a stream
 further behind, from the store a page at a time, so a stream holds at most one frame of
-its own. A reader that does not take what is sent (its connection's buffer full for
+its own. Those store reads take turns (StreamSlots.reads: as many at once as uncached list
+queries): a thousand streams catching up from an old cursor would otherwise queue a
+thousand reads at the store, and every request's read behind them.
+
+A reader that does not take what is sent (its connection's buffer full for
 ``send_timeout``) is dropped, never buffered for. A comment line is sent at least every
-``heartbeat`` seconds so proxies and clients see the stream alive. When the server begins
-its shutdown, every stream ends at once with a ``retry:`` hint.
+``heartbeat`` seconds (while a stream waits its turn to read too) so proxies and clients
+see the stream alive. When the server begins its shutdown, every stream ends at once with
+a ``retry:`` hint.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from starlette.types import Receive, Scope, Send
 
@@ -26,11 +32,13 @@ from eventapi.draining import ABORT
 from eventapi.errors import ChangesGone, EventApiError, StreamsBusy, TooManyStreams
 from eventapi.events.store import EventStore
 from eventapi.follow import cursor
-from eventapi.follow.feed import follow
+from eventapi.follow.feed import Followed, follow
 from eventapi.follow.watch import ChangeWatch
 from eventapi.http.problems import problem_body
 
 log = logging.getLogger("eventapi.follow")
+
+FIRST = asyncio.FIRST_COMPLETED
 
 # Changes read from the store per page when a stream is behind the window; the most bytes
 # one write to a stream carries.
@@ -45,6 +53,8 @@ DRAIN_RETRY_MS = 1000
 class StreamSlots:
     per_process: int
     per_client: int
+    # Store reads of streams behind the window at once; the others wait their turn, in order.
+    reads: asyncio.Semaphore
     open: int = 0
     by_client: dict[str, int] = field(default_factory=dict)
 
@@ -100,6 +110,7 @@ def frames(items: Sequence[tuple[int, bytes]]) -> Iterator[bytes]:
 class ChangeStream:
     watch: ChangeWatch
     store: EventStore
+    reads: asyncio.Semaphore  # StreamSlots.reads
     heartbeat: float
     send_timeout: float
 
@@ -154,31 +165,67 @@ class ChangeStream:
             last = clock()
 
         position = after
+        # This stream's place in the queue for a store read, kept across heartbeats (asking
+        # again would put it at the back), and the server's shutdown, which ends the wait.
+        turn: asyncio.Future[Literal[True]] | None = None
+        drained: asyncio.Future[None] | None = None
         await write(b"retry: %d\n\n" % RETRY_MS)
-        while not self.watch.draining:
-            recent = self.watch.since(position)
-            if recent is None:  # behind the window: read the store
-                try:
-                    followed = await follow(self.store, position, CATCH_UP)
-                except ChangesGone as exc:
-                    body = problem_body(exc.status, exc.detail, slug=exc.slug, title=exc.title)
-                    await write(b"event: gone\ndata: %s\n\n" % body)
-                    return
-                except EventApiError:
-                    return  # the store is down: the client reconnects after the retry time
-                items: Sequence[tuple[int, bytes]] = followed.items
-                position = max(position, followed.next)
-            else:
-                items = recent
-                position = max(position, items[-1][0]) if items else position
-            for frame in frames(items):
-                await write(frame)
-            if items:
-                continue
-            await self.watch.moved(max(0.0, last + self.heartbeat - clock()))
-            if clock() - last >= self.heartbeat and not self.watch.draining:
-                await write(b": keep-alive\n\n")  # nothing written for a heartbeat
-        await write(b"retry: %d\n: the server is restarting\n\n" % DRAIN_RETRY_MS)
+        try:
+            while not self.watch.draining:
+                recent = self.watch.since(position)
+                if recent is None:  # behind the window: read the store, in turn
+                    turn = turn or asyncio.ensure_future(self.reads.acquire())
+                    drained = drained or asyncio.ensure_future(self.watch.drained())
+                    wait = max(0.0, last + self.heartbeat - clock())
+                    waits: set[asyncio.Future[Any]] = {turn, drained}
+                    await asyncio.wait(waits, timeout=wait, return_when=FIRST)
+                    if not turn.done():
+                        if clock() - last >= self.heartbeat and not self.watch.draining:
+                            await write(b": keep-alive\n\n")
+                        continue
+                    turn = None
+                    followed = await self._read(position)
+                    if isinstance(followed, ChangesGone):
+                        body = problem_body(
+                            followed.status,
+                            followed.detail,
+                            slug=followed.slug,
+                            title=followed.title,
+                        )
+                        await write(b"event: gone\ndata: %s\n\n" % body)
+                        return
+                    if isinstance(followed, EventApiError):
+                        return  # the store is down: the client reconnects after the retry time
+                    items: Sequence[tuple[int, bytes]] = followed.items
+                    position = max(position, followed.next)
+                else:
+                    items = recent
+                    position = max(position, items[-1][0]) if items else position
+                for frame in frames(items):
+                    await write(frame)
+                if items:
+                    continue
+                await self.watch.moved(max(0.0, last + self.heartbeat - clock()))
+                if clock() - last >= self.heartbeat and not self.watch.draining:
+                    await write(b": keep-alive\n\n")  # nothing written for a heartbeat
+            await write(b"retry: %d\n: the server is restarting\n\n" % DRAIN_RETRY_MS)
+        finally:
+            if drained is not None:
+                drained.cancel()
+            # A turn given but not taken goes to the next in line (cancel() of a waiting
+            # acquire gives back a place granted meanwhile).
+            if turn is not None and not turn.cancel():
+                self.reads.release()
+
+    async def _read(self, position: int) -> Followed | EventApiError:
+        """A page of changes from the store, on a turn this stream holds (given back here,
+        before anything is written)."""
+        try:
+            return await follow(self.store, position, CATCH_UP)
+        except EventApiError as exc:
+            return exc
+        finally:
+            self.reads.release()
 
 
 async def _disconnected(receive: Receive) -> None:

@@ -46,6 +46,7 @@ class ChangeWatch:
         self._bytes = 0
         self._start = 0  # the window holds every change after this seq (up to ``head``)
         self._moved = asyncio.Event()
+        self._drained = asyncio.Event()
         # One poll at a time: two at once would both append what follows the same head.
         self._polling = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
@@ -119,7 +120,12 @@ class ChangeWatch:
         """The server is shutting down: wake every stream, to end."""
         if not self.draining:
             self.draining = True
+            self._drained.set()
             self._wake()
+
+    async def drained(self) -> None:
+        """Wait until the server begins its shutdown."""
+        await self._drained.wait()
 
     def _trim(self) -> None:
         drop = max(0, len(self._seqs) - RECENT)
