@@ -2,12 +2,14 @@
 and one Redis: a change made through one process reaches a stream on the other; a dropped
 connection resumes from Last-Event-ID with no gap; heartbeats keep a quiet stream alive past
 the connection time-outs; SIGTERM ends every stream at once with a retry hint; a reader that
-stops reading is dropped, not buffered for; the per-client and per-process caps; and reads
-that need a key need one for the stream too."""
+stops reading is dropped, not buffered for; the per-client and per-process caps; reads
+that need a key need one for the stream too; and streams behind the window take turns at
+the store, each still getting every change."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 import time
@@ -267,3 +269,42 @@ async def test_what_import_and_seed_write_reaches_the_stream(
     assert {e.json()["kind"] for e in created} == {"created"}
     assert sorted(e.json()["id"] for e in deleted) == sorted(e.json()["id"] for e in created)
     assert {(e.json()["kind"], e.json()["event"] is None) for e in deleted} == {("deleted", True)}
+
+
+async def test_streams_catching_up_at_once_take_turns_and_each_gets_every_change(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """Changes imported before the servers started are behind their windows: five streams
+    from the first one read the store in turns (one at a time here), and each gets every
+    change once, in order, then a change made through the other process."""
+    imported = 1200  # a few catch-up pages each
+    env = server_env(tmp_path / "app.db", redis_server.url, list_queries_per_process=1)
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(
+        "".join(
+            f'{{"title": "imported {n}", "date": "2026-02-01T10:00:00"}}\n' for n in range(imported)
+        )
+    )
+    done = run([EVENTAPI, "import", str(rows)], env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    with ExitStack() as stack:
+        a, b = (stack.enter_context(serve(tmp_path, name, env)) for name in "ab")
+        a.wait_ready()
+        b.wait_ready()
+        async with client(a) as on_a, client(b) as on_b, contextlib.AsyncExitStack() as streams:
+            first = (await on_a.get("/api/changes", params={"limit": 1})).json()["next"]
+            lives = [
+                await streams.enter_async_context(stream(on_a, params={"after": first}))
+                for _ in range(5)
+            ]
+            made = (
+                await on_b.post(EVENTS, json={"title": "new", "date": "2026-03-01T10:00:00"})
+            ).json()
+            got = [await live.events(imported) for live in lives]
+
+    for events in got:
+        seqs = [int((e.id or "").split(".")[0], 16) for e in events]
+        assert seqs == sorted(set(seqs))  # in order, none twice
+        assert len({e.json()["id"] for e in events}) == imported
+        assert events[-1].json()["id"] == made["id"]
+    assert "Traceback" not in a.output() + b.output()
